@@ -1,0 +1,168 @@
+"""Settings: the one place where configuration is read from the environment.
+
+Every setting is an environment variable. MLflow's own variables keep their standard names
+(``MLFLOW_TRACKING_URI``); everything else is prefixed ``CREDIT_SCORING_``. Secrets may be given
+directly or through a ``..._FILE`` variable naming a file (Kubernetes and compose secrets).
+
+Nothing is read at import time: call :func:`get_settings` (cached) or build ``Settings()``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _read_secret_file(path: str | None) -> str | None:
+    if not path:
+        return None
+    file = Path(path)
+    if not file.is_file():
+        raise ValueError(f"secret file {path!r} does not exist")
+    return file.read_text(encoding="utf-8").strip()
+
+
+class Settings(BaseSettings):
+    """All configuration of the platform (training, registry, gate, API, monitoring)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CREDIT_SCORING_", extra="ignore", populate_by_name=True
+    )
+
+    # --- MLflow ------------------------------------------------------------------------------
+    tracking_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "CREDIT_SCORING_TRACKING_URI"),
+        description="MLflow tracking server URI. Unset: the embedded local store under `home`.",
+    )
+    home: Path = Field(
+        default=Path(".credit-scoring"),
+        description="Local state: embedded MLflow store (mlflow.db, artifacts/), model cache, "
+        "prediction log files.",
+    )
+    model_name: str = Field(default="credit-scoring", description="Registered model name.")
+    experiment_name: str = Field(default="credit-scoring", description="MLflow experiment.")
+
+    # --- Training ----------------------------------------------------------------------------
+    seed: int = 42
+    test_size: float = Field(default=0.25, gt=0, lt=1)
+    valid_size: float = Field(
+        default=0.2, gt=0, lt=1, description="Share of the training part kept for early "
+        "stopping and probability calibration."
+    )
+    cv_folds: int = Field(default=5, ge=2)
+    cv_repeats: int = Field(default=2, ge=1)
+    cv_max_rows: int = Field(
+        default=200_000, description="Cross-validation is skipped above this many rows."
+    )
+
+    # --- Score scaling and decisions (stored with each model version) ----------------------
+    pdo: float = Field(default=20.0, gt=0, description="Points to double the odds.")
+    base_points: float = Field(default=600.0, description="Score at `base_odds`.")
+    base_odds: float = Field(default=50.0, gt=0, description="Good:bad odds at `base_points`.")
+    approve_below_pd: float = Field(
+        default=0.15, gt=0, lt=1, description="Approve when PD is below this."
+    )
+    decline_above_pd: float = Field(
+        default=0.45, gt=0, lt=1, description="Decline when PD is at or above this."
+    )
+
+    # --- Validation gate ----------------------------------------------------------------------
+    gate_min_auc: float = 0.70
+    gate_min_ks: float = 0.30
+    gate_max_brier: float = 0.22
+    gate_max_ece: float = 0.10
+    gate_noninferiority_margin: float = Field(
+        default=0.02, description="Challenger AUC may be at most this much below the champion's."
+    )
+    gate_min_fairness_ratio: float = Field(
+        default=0.8, description="Four-fifths rule on approval rates."
+    )
+    gate_min_group_size: int = Field(
+        default=30, description="Groups smaller than this are reported, not judged."
+    )
+    gate_max_psi: float = 0.25
+
+    # --- Scoring API --------------------------------------------------------------------------
+    serve_alias: str = Field(default="production", description="Alias the API serves.")
+    api_keys: SecretStr | None = Field(default=None, description="Comma-separated API keys.")
+    api_keys_file: str | None = None
+    admin_api_key: SecretStr | None = None
+    admin_api_key_file: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_secret_file: str | None = None
+    auth_disabled: bool = Field(
+        default=False, description="Serve without API keys (local use only)."
+    )
+    reload_interval_s: float = Field(default=10.0, gt=0)
+    max_batch_size: int = Field(default=1000, ge=1)
+    max_body_bytes: int = Field(default=2_000_000, ge=1024)
+    max_reasons: int = Field(default=4, ge=0)
+    log_applicant_fields: bool = False
+    model_cache_dir: Path | None = Field(
+        default=None, description="Default: <home>/model-cache."
+    )
+    database_url: SecretStr | None = Field(
+        default=None, description="PostgreSQL URL for the prediction log; unset: local files."
+    )
+    database_url_file: str | None = None
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _secrets_from_files(self) -> Settings:
+        for name in ("api_keys", "admin_api_key", "webhook_secret", "database_url"):
+            if getattr(self, name) is None:
+                value = _read_secret_file(getattr(self, f"{name}_file"))
+                if value:
+                    setattr(self, name, SecretStr(value))
+        if self.approve_below_pd >= self.decline_above_pd:
+            raise ValueError(
+                "approve_below_pd must be below decline_above_pd "
+                f"({self.approve_below_pd} >= {self.decline_above_pd})"
+            )
+        return self
+
+    # --- Derived values -----------------------------------------------------------------------
+    @property
+    def embedded(self) -> bool:
+        """True when no tracking server is configured (local SQLite store)."""
+        return not self.tracking_uri
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        """The tracking URI actually used (embedded SQLite store when none is set)."""
+        if self.tracking_uri:
+            return self.tracking_uri
+        return f"sqlite:///{self.home / 'mlflow.db'}"
+
+    @property
+    def artifact_location(self) -> str | None:
+        """Artifact root for new experiments in the embedded store (server decides otherwise)."""
+        return (self.home / "artifacts").as_uri() if self.embedded else None
+
+    @property
+    def resolved_model_cache_dir(self) -> Path:
+        return self.model_cache_dir or self.home / "model-cache"
+
+    @property
+    def prediction_log_dir(self) -> Path:
+        return self.home / "predictions"
+
+    def api_key_list(self) -> list[str]:
+        """Scoring API keys (empty when none configured)."""
+        if self.api_keys is None:
+            return []
+        return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings read once from the environment."""
+    return Settings()
