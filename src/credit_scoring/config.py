@@ -110,6 +110,24 @@ class Settings(BaseSettings):
     )
     database_url_file: str | None = None
 
+    # --- Monitoring (drift of the live prediction log against the training reference) -------
+    monitor_window_hours: float = Field(
+        default=24.0, gt=0, description="Length of the window of predictions checked for drift."
+    )
+    monitor_min_rows: int = Field(
+        default=200, ge=1, description="Smaller windows are reported as insufficient data."
+    )
+    monitor_psi_threshold: float = Field(
+        default=0.25, gt=0, description="PSI (score or any feature) at or above this is drift."
+    )
+    monitor_max_unseen_share: float = Field(
+        default=0.05, ge=0, le=1, description="Share of unseen categories above this is drift."
+    )
+    monitor_max_decision_rate_change: float = Field(
+        default=0.10, ge=0, le=1, description="Absolute change of any decision's rate above this "
+        "(and significant) is drift."
+    )
+
     @field_validator("home", mode="after")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
