@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=2_000_000, ge=1024)
     max_reasons: int = Field(default=4, ge=0)
     log_applicant_fields: bool = False
+    api_schema_path: Path | None = Field(
+        default=None,
+        description="Feature schema (YAML/JSON) the API validates requests against; a served "
+        "version must match it. Default: the bundled German Credit schema.",
+    )
+    api_log_level: str = Field(default="INFO", description="Log level of the scoring API.")
     model_cache_dir: Path | None = Field(
         default=None, description="Default: <home>/model-cache."
     )
