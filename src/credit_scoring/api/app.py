@@ -1,0 +1,520 @@
+"""The FastAPI scoring service: ``create_app(settings)`` builds it, nothing happens at import.
+
+Run it with ``credit-scoring serve`` or ``uvicorn --factory credit_scoring.api.app:create_app``
+(the factory reads settings from the environment). Endpoints: ``POST /v1/score``,
+``POST /v1/score/batch``, ``GET /v1/model``, ``POST /v1/admin/reload``,
+``POST /v1/webhooks/mlflow``, ``GET /healthz``, ``GET /readyz``, ``GET /metrics``.
+"""
+
+# No ``from __future__ import annotations`` here: the endpoints' body types are built at run time
+# from the feature schema and FastAPI must see them as real objects.
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+import orjson
+from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from credit_scoring.api import webhook
+from credit_scoring.api.auth import KeyChecker, require_admin_key, require_scoring_key
+from credit_scoring.api.logs import configure_logging, new_request_id, request_id_var
+from credit_scoring.api.metrics import CONTENT_TYPE_LATEST, ApiMetrics
+from credit_scoring.api.model_manager import LoadedModel, ModelManager, ModelSource, ScoringModel
+from credit_scoring.api.prediction_log import (
+    JsonlSink,
+    PostgresSink,
+    PredictionLogger,
+    Row,
+    Sink,
+    make_row,
+)
+from credit_scoring.api.schemas import (
+    BatchResponse,
+    ModelInfo,
+    ReloadResponse,
+    ScoreResponse,
+    StatusOut,
+    build_application_model,
+    build_batch_model,
+    example_application,
+)
+from credit_scoring.config import Settings, get_settings
+from credit_scoring.data.schema import FeatureSchema
+
+logger = logging.getLogger("credit_scoring.api")
+access_logger = logging.getLogger("credit_scoring.api.access")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Batches larger than this are scored in a worker thread so the event loop stays responsive.
+_THREAD_BATCH_ROWS = 64
+_JSON = "application/json"
+
+
+def bundled_schema_path() -> Path:
+    """The bundled German Credit feature schema."""
+    return Path(str(files("credit_scoring") / "data" / "bundled" / "german_credit.schema.yaml"))
+
+
+def _json(content: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status_code,
+        media_type=_JSON,
+        headers=headers,
+    )
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class ObservabilityMiddleware:
+    """Request id, body-size limit, metrics, access log and last-resort 500s (pure ASGI)."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        incoming = None
+        length = None
+        for key, value in scope["headers"]:
+            if key == b"x-request-id":
+                incoming = value.decode("latin-1")
+            elif key == b"content-length":
+                length = value
+        rid = new_request_id(incoming)
+        token = request_id_var.set(rid)
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        state["t0"] = start
+        status_code = 500
+        started = False
+        rid_header = (b"x-request-id", rid.encode())
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status_code, started
+            if message["type"] == "http.response.start":
+                started = True
+                status_code = message["status"]
+                message["headers"] = [*message.get("headers", []), rid_header]
+            await send(message)
+
+        received = 0
+
+        async def receive_wrapper() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            if length is not None and (not length.isdigit() or int(length) > self.max_body):
+                raise _BodyTooLarge
+            await self.app(scope, receive_wrapper, send_wrapper)
+        except _BodyTooLarge:
+            if not started:
+                await _send_json(
+                    send_wrapper, 413,
+                    {"detail": f"request body larger than {self.max_body} bytes",
+                     "request_id": rid},
+                )
+        except Exception:
+            logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            self.metrics.errors.labels(_route_of(scope), "exception").inc()
+            if not started:
+                await _send_json(
+                    send_wrapper, 500, {"detail": "internal error", "request_id": rid}
+                )
+        finally:
+            elapsed = time.perf_counter() - start
+            route = _route_of(scope)
+            code = str(status_code)
+            self.metrics.requests.labels(route, scope["method"], code).inc()
+            self.metrics.latency.labels(route, scope["method"], code).observe(elapsed)
+            if status_code >= 400:
+                kind = "server" if status_code >= 500 else "client"
+                self.metrics.errors.labels(route, kind).inc()
+            if route != "/metrics":
+                access_logger.info(
+                    "%s %s %d", scope["method"], route, status_code,
+                    extra={"status": status_code, "latency_ms": round(elapsed * 1000, 3),
+                           "model_version": state.get("model_version")},
+                )
+            request_id_var.reset(token)
+
+
+def _route_of(scope: Scope) -> str:
+    route = scope.get("route")
+    # Unmatched paths are one label so that scanners cannot blow up the metric cardinality.
+    return getattr(route, "path", None) or "unmatched"
+
+
+async def _send_json(send: Send, status_code: int, body: dict[str, Any]) -> None:
+    payload = orjson.dumps(body)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status_code,
+            "headers": [(b"content-type", _JSON.encode()),
+                        (b"content-length", str(len(payload)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+def make_prediction_logger(settings: Settings, metrics: ApiMetrics) -> PredictionLogger:
+    """PostgreSQL when a database URL is set (local files as fallback), else local files."""
+    files_sink = JsonlSink(settings.prediction_log_dir)
+    if settings.database_url is None:
+        return PredictionLogger(files_sink, metrics)
+    pg: Sink = PostgresSink(settings.database_url.get_secret_value())
+    return PredictionLogger(pg, metrics, fallback=files_sink)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    source_factory: Callable[[], ModelSource] | None = None,
+    loader: Callable[[Path], ScoringModel] | None = None,
+) -> FastAPI:
+    """Build the scoring API; refuses (``AuthConfigError``) when no key is configured.
+
+    ``source_factory``/``loader`` replace the MLflow registry and the ``CreditModel`` loader
+    (used by unit tests); by default the app serves ``models:/<model_name>@<serve_alias>``.
+    """
+    settings = settings or get_settings()
+    configure_logging(settings.api_log_level)
+    keys = KeyChecker(settings)
+    schema = FeatureSchema.load(settings.api_schema_path or bundled_schema_path())
+    example = example_application(schema)
+    application_model = build_application_model(schema, example)
+    batch_model = build_batch_model(application_model, settings.max_batch_size)
+    metrics = ApiMetrics()
+    manager_kwargs: dict[str, Any] = {"source_factory": source_factory}
+    if loader is not None:
+        manager_kwargs["loader"] = loader
+    predlog = make_prediction_logger(settings, metrics)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        manager = ModelManager(settings, schema, metrics, **manager_kwargs)
+        app.state.manager = manager
+        if isinstance(predlog.sink, PostgresSink):
+            try:
+                await anyio.to_thread.run_sync(predlog.sink.ensure_table)
+            except Exception as exc:
+                logger.error("prediction log database unreachable at start (will retry): %s", exc)
+        predlog.start()
+        manager.start()
+        logger.info(
+            "scoring API started: serving models:/%s@%s from %s",
+            settings.model_name, settings.serve_alias, settings.resolved_tracking_uri,
+        )
+        try:
+            yield
+        finally:
+            await manager.stop()
+            await anyio.to_thread.run_sync(predlog.close)
+            logger.info("scoring API stopped; prediction log flushed")
+
+    app = FastAPI(
+        title="Credit scoring API",
+        version="1",
+        summary="Probability of default, score points, decision and reason codes.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.keys = keys
+    app.state.metrics = metrics
+    app.state.predlog = predlog
+    app.add_middleware(
+        ObservabilityMiddleware,  # type: ignore[arg-type]
+        metrics=metrics,
+        max_body_bytes=settings.max_body_bytes,
+    )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return _json(
+            {"detail": errors, "request_id": request.state.request_id},
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
+        return _json(
+            {"detail": exc.detail, "request_id": getattr(request.state, "request_id", None)},
+            exc.status_code,
+            headers=exc.headers,
+        )
+
+    def serving(request: Request) -> LoadedModel:
+        loaded: LoadedModel | None = request.app.state.manager.current
+        if loaded is None:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                detail="no model loaded yet: " + (request.app.state.manager.last_error or ""),
+                headers={"Retry-After": "5"},
+            )
+        request.state.model_version = loaded.version
+        request.scope["state"]["model_version"] = loaded.version
+        return loaded
+
+    def log_rows(
+        request: Request, loaded: LoadedModel, records: list[dict[str, Any]],
+        results: list[Any], ids: list[str],
+    ) -> None:
+        latency_ms = (time.perf_counter() - request.state.t0) * 1000
+        rows: list[Row] = []
+        for rid, record, res in zip(ids, records, results, strict=True):
+            rows.append(
+                make_row(
+                    request_id=rid, model_name=loaded.name, model_version=loaded.version,
+                    inputs=record, probability=res.probability, score=res.score,
+                    decision=res.decision, latency_ms=latency_ms,
+                )
+            )
+            metrics.decisions.labels(res.decision, loaded.version).inc()
+        predlog.log(rows)
+        if settings.log_applicant_fields:
+            logger.info("scored applicants", extra={"inputs": records})
+
+    def result_dict(res: Any) -> dict[str, Any]:
+        return {
+            "probability": res.probability,
+            "score": res.score,
+            "decision": res.decision,
+            "reasons": [
+                {"feature": r.feature, "value": r.value, "contribution": r.contribution,
+                 "points": r.points, "reason": r.reason}
+                for r in res.reasons
+            ],
+        }
+
+    auth_responses: dict[int | str, dict[str, Any]] = {
+        401: {"description": "Missing or invalid API key."},
+        413: {"description": "Request body too large."},
+        422: {"description": "Invalid application: the field-level errors are in `detail`."},
+        503: {"description": "No model loaded yet."},
+    }
+    MaxReasons = Annotated[
+        int | None,
+        Query(ge=0, le=50, description=f"Reason codes per application "
+              f"(default {settings.max_reasons})."),
+    ]
+
+    @app.post(
+        "/v1/score",
+        response_model=ScoreResponse,
+        responses=auth_responses,
+        tags=["scoring"],
+        summary="Score one loan application",
+        dependencies=[Depends(require_scoring_key)],
+    )
+    async def score(
+        request: Request,
+        application: Annotated[
+            application_model,  # type: ignore[valid-type]
+            Body(openapi_examples={"applicant": {"summary": "A valid application",
+                                                  "value": example}}),
+        ],
+        max_reasons: MaxReasons = None,
+    ) -> Response:
+        """Probability of default, score points, decision and the top adverse reason codes."""
+        loaded = serving(request)
+        record = application.model_dump()
+        limit = settings.max_reasons if max_reasons is None else max_reasons
+        result = loaded.model.score([record], max_reasons=limit)[0]
+        rid = request.state.request_id
+        log_rows(request, loaded, [record], [result], [rid])
+        body = result_dict(result)
+        body.update(request_id=rid, model_name=loaded.name, model_version=loaded.version)
+        return _json(body, headers={"X-Model-Version": loaded.version})
+
+    @app.post(
+        "/v1/score/batch",
+        response_model=BatchResponse,
+        responses=auth_responses,
+        tags=["scoring"],
+        summary="Score many loan applications",
+        dependencies=[Depends(require_scoring_key)],
+    )
+    async def score_batch(
+        request: Request,
+        batch: Annotated[
+            batch_model,  # type: ignore[valid-type]
+            Body(openapi_examples={"two": {"summary": "Two applications",
+                                           "value": {"applications": [example, example]}}}),
+        ],
+        max_reasons: MaxReasons = None,
+    ) -> Response:
+        """Score up to ``max_batch_size`` applications with one model version (vectorised)."""
+        loaded = serving(request)
+        records = [a.model_dump() for a in batch.applications]
+        limit = settings.max_reasons if max_reasons is None else max_reasons
+        if len(records) > _THREAD_BATCH_ROWS:
+            results = await anyio.to_thread.run_sync(
+                lambda: loaded.model.score(records, max_reasons=limit)
+            )
+        else:
+            results = loaded.model.score(records, max_reasons=limit)
+        rid = request.state.request_id
+        metrics.batch_size.observe(len(records))
+        log_rows(request, loaded, records, results, [f"{rid}-{i}" for i in range(len(records))])
+        items = []
+        for i, res in enumerate(results):
+            item = result_dict(res)
+            item["index"] = i
+            items.append(item)
+        body = {
+            "request_id": rid, "model_name": loaded.name, "model_version": loaded.version,
+            "count": len(items), "results": items,
+        }
+        return _json(body, headers={"X-Model-Version": loaded.version})
+
+    @app.get(
+        "/v1/model",
+        response_model=ModelInfo,
+        responses={401: auth_responses[401], 503: auth_responses[503]},
+        tags=["model"],
+        summary="The model version being served",
+        dependencies=[Depends(require_scoring_key)],
+    )
+    async def model_info(request: Request) -> Response:
+        """Name, version, alias, run id, key metrics and load time of the served version."""
+        loaded = serving(request)
+        return _json(
+            {
+                "name": loaded.name, "version": loaded.version, "alias": loaded.alias,
+                "run_id": loaded.run_id, "metrics": loaded.metrics,
+                "loaded_at": loaded.loaded_at, "source": loaded.source,
+            }
+        )
+
+    @app.post(
+        "/v1/admin/reload",
+        response_model=ReloadResponse,
+        responses={
+            401: {"description": "Missing or invalid admin key."},
+            403: {"description": "No admin key configured."},
+            409: {"description": "Reload failed; the previous version keeps serving."},
+        },
+        tags=["admin"],
+        summary="Reload the aliased version now",
+        dependencies=[Depends(require_admin_key)],
+    )
+    async def admin_reload(request: Request) -> Response:
+        """Resolve the alias and swap in its version if it changed (retrying refused ones)."""
+        result = await request.app.state.manager.reload(trigger="admin", force=True)
+        code = status.HTTP_409_CONFLICT if result.outcome == "failed" else status.HTTP_200_OK
+        return _json(
+            {"outcome": result.outcome, "previous_version": result.previous_version,
+             "version": result.version, "detail": result.detail},
+            code,
+        )
+
+    @app.post(
+        "/v1/webhooks/mlflow",
+        status_code=status.HTTP_202_ACCEPTED,
+        responses={
+            200: {"description": "Event ignored (another model or alias)."},
+            400: {"description": "Body is not an MLflow webhook payload."},
+            401: {"description": "Missing, stale or invalid signature."},
+            403: {"description": "No webhook secret configured."},
+        },
+        tags=["admin"],
+        summary="Receiver for MLflow registry webhooks (alias events trigger a reload)",
+    )
+    async def mlflow_webhook(request: Request) -> Response:
+        """Verify the HMAC signature; on this model's served alias, reload now."""
+        body = await request.body()
+        secret = settings.webhook_secret
+        if secret is not None:
+            try:
+                delivery = webhook.verify(secret.get_secret_value(), request.headers, body)
+            except webhook.WebhookAuthError as exc:
+                raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=str(exc)) from exc
+        elif settings.auth_disabled:
+            delivery = request.headers.get(webhook.DELIVERY_ID_HEADER, "unsigned")
+        else:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail="webhooks are disabled: CREDIT_SCORING_WEBHOOK_SECRET is not set",
+            )
+        try:
+            event = orjson.loads(body)
+            entity, action, data = event["entity"], event["action"], event.get("data") or {}
+            if not isinstance(data, dict):
+                raise TypeError("data is not an object")
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST, detail=f"not an MLflow webhook payload: {exc}"
+            ) from exc
+        relevant = (
+            entity == "model_version_alias"
+            and data.get("name") == settings.model_name
+            and data.get("alias") == settings.serve_alias
+        )
+        logger.info(
+            "mlflow webhook %s.%s (delivery %s): %s", entity, action, delivery,
+            "reloading" if relevant else "ignored",
+        )
+        if not relevant:
+            return _json({"status": "ignored"}, status.HTTP_200_OK)
+        request.app.state.manager.trigger()
+        return _json({"status": "accepted"}, status.HTTP_202_ACCEPTED)
+
+    @app.get("/healthz", response_model=StatusOut, tags=["ops"], summary="Liveness")
+    async def healthz() -> Response:
+        """Always 200 while the process serves HTTP."""
+        return _json({"status": "ok"})
+
+    @app.get(
+        "/readyz",
+        response_model=StatusOut,
+        responses={503: {"description": "No model loaded yet.", "model": StatusOut}},
+        tags=["ops"],
+        summary="Readiness: 200 only while a model is loaded",
+    )
+    async def readyz(request: Request) -> Response:
+        """200 with the served version once a model is loaded, else 503 with the reason."""
+        manager: ModelManager = request.app.state.manager
+        loaded = manager.current
+        if loaded is None:
+            return _json(
+                {"status": "not_ready", "detail": manager.last_error},
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
+        return _json({"status": "ready", "model_version": loaded.version})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,457 @@
+"""Live model management: load the aliased version, poll for changes, swap atomically.
+
+The served model lives in one attribute (:attr:`ModelManager.current`). A request handler reads
+it once and uses that :class:`LoadedModel` to the end, so in-flight requests finish on the model
+they started with while a reload replaces the attribute with a single assignment.
+
+A reload (poll, admin call or webhook) resolves the alias in the registry, downloads the version
+into the local model cache, loads it, checks its feature schema against the API's and scores its
+input example, all in a worker thread off the event loop; only then is it swapped in. A version
+that fails any step is refused (log line + ``credit_scoring_model_reloads_total{outcome="failed"}``)
+and the previous one keeps serving.
+
+The cache (``CREDIT_SCORING_MODEL_CACHE_DIR``) keeps the last good versions and a pointer to the
+one last served per alias, so a restart while MLflow is down still serves that version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from credit_scoring.api.metrics import ApiMetrics
+from credit_scoring.config import Settings
+from credit_scoring.data.schema import FeatureSchema
+
+logger = logging.getLogger(__name__)
+
+Outcome = Literal["swapped", "unchanged", "failed"]
+_KEEP_CACHED_VERSIONS = 3
+_INPUT_FIELDS = ("name", "type", "required", "integer", "min", "max", "categories")
+
+
+class ScoringModel(Protocol):
+    """What the API needs from a served model (implemented by ``CreditModel``)."""
+
+    schema: FeatureSchema
+    input_example: list[dict[str, Any]]
+
+    def score(self, records: Sequence[Mapping[str, Any]], max_reasons: int = 4) -> list[Any]: ...
+
+
+class ModelRefused(RuntimeError):
+    """A version cannot be served (load, schema check or smoke test failed)."""
+
+
+@dataclass(frozen=True)
+class VersionRef:
+    """A registered model version the alias points to."""
+
+    name: str
+    version: str
+    alias: str
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready to serve, with what the API reports about it."""
+
+    model: ScoringModel
+    name: str
+    version: str
+    alias: str
+    run_id: str | None
+    metrics: dict[str, float]
+    source: Literal["registry", "cache"]
+    loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+
+class ModelSource(Protocol):
+    """Where versions come from (the MLflow registry in production)."""
+
+    def resolve(self) -> VersionRef:
+        """The version the served alias points to now (raises if unreachable/missing)."""
+        ...
+
+    def download(self, ref: VersionRef, dst: Path) -> Path:
+        """Download the model directory of ``ref`` under ``dst``; return the model directory."""
+        ...
+
+    def metrics(self, ref: VersionRef) -> dict[str, float]:
+        """Key metrics of the version's training run."""
+        ...
+
+
+class MlflowModelSource:
+    """Resolve ``models:/<name>@<alias>`` and download versions from an MLflow registry."""
+
+    def __init__(self, settings: Settings) -> None:
+        # Fail fast instead of MLflow's default minutes of retries: the poll loop retries anyway.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+        from mlflow.tracking import MlflowClient  # deferred: importing mlflow costs seconds
+
+        self.name = settings.model_name
+        self.alias = settings.serve_alias
+        self.tracking_uri = settings.resolved_tracking_uri
+        self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    def resolve(self) -> VersionRef:
+        mv = self.client.get_model_version_by_alias(self.name, self.alias)
+        return VersionRef(self.name, str(mv.version), self.alias, mv.run_id)
+
+    def download(self, ref: VersionRef, dst: Path) -> Path:
+        import mlflow.artifacts
+
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{ref.name}/{ref.version}",
+            dst_path=str(dst),
+            tracking_uri=self.tracking_uri,
+            registry_uri=self.tracking_uri,
+        )
+        return Path(local)
+
+    def metrics(self, ref: VersionRef) -> dict[str, float]:
+        if not ref.run_id:
+            return {}
+        data = self.client.get_run(ref.run_id).data.metrics
+        return select_key_metrics(data)
+
+
+def select_key_metrics(metrics: Mapping[str, float], limit: int = 20) -> dict[str, float]:
+    """Test/holdout metrics when the run has them, else all, at most ``limit`` (sorted)."""
+    preferred = {k: v for k, v in metrics.items() if k.startswith(("test_", "holdout_"))}
+    chosen = preferred or dict(metrics)
+    return {k: float(chosen[k]) for k in sorted(chosen)[:limit]}
+
+
+def default_loader(path: Path) -> ScoringModel:
+    """Load a downloaded pyfunc model directory as a ``CreditModel``."""
+    from credit_scoring.scoring.model import CreditModel
+
+    return CreditModel.from_dir(path)
+
+
+def check_schema(expected: FeatureSchema, actual: FeatureSchema) -> None:
+    """Raise :class:`ModelRefused` unless the model's inputs are those the API validates."""
+    want = [f.model_dump(include=set(_INPUT_FIELDS)) for f in expected.features]
+    got = [f.model_dump(include=set(_INPUT_FIELDS)) for f in actual.features]
+    if want == got:
+        return
+    want_by = {f["name"]: f for f in want}
+    got_by = {f["name"]: f for f in got}
+    problems = [f"missing feature {n!r}" for n in want_by if n not in got_by]
+    problems += [f"unexpected feature {n!r}" for n in got_by if n not in want_by]
+    for n in want_by.keys() & got_by.keys():
+        diff = [k for k in _INPUT_FIELDS if want_by[n][k] != got_by[n][k]]
+        if diff:
+            problems.append(f"feature {n!r} differs in {diff}")
+    if not problems:
+        problems.append("feature order differs")
+    raise ModelRefused(
+        "model feature schema does not match the API's request schema: " + "; ".join(sorted(problems))
+    )
+
+
+def smoke_test(model: ScoringModel) -> None:
+    """Score the model's input example; raise :class:`ModelRefused` if anything is off."""
+    if not model.input_example:
+        raise ModelRefused("model has no input example to smoke-test")
+    try:
+        results = model.score(model.input_example)
+    except Exception as exc:
+        raise ModelRefused(f"model failed to score its input example: {exc}") from exc
+    if len(results) != len(model.input_example):
+        raise ModelRefused("model returned a different number of results than inputs")
+    for r in results:
+        if not 0.0 <= float(r.probability) <= 1.0 or r.decision not in {
+            "approve", "review", "decline",
+        }:
+            raise ModelRefused(f"model returned an invalid result on its input example: {r}")
+
+
+class ModelCache:
+    """Last good model versions on local disk, with a pointer per alias."""
+
+    def __init__(self, root: Path, name: str) -> None:
+        self.root = root / name
+
+    def version_dir(self, version: str) -> Path:
+        return self.root / f"v{version}"
+
+    def _pointer(self, alias: str) -> Path:
+        return self.root / f"{alias}.json"
+
+    def staging_dir(self) -> Path:
+        path = self.root / f".tmp-{uuid.uuid4().hex}"
+        path.mkdir(parents=True)
+        return path
+
+    def commit(self, staging: Path, version: str, meta: dict[str, Any]) -> Path:
+        """Move a loaded download into place (replacing an older copy) and write its meta."""
+        (staging / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+        final = self.version_dir(version)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(staging, final)
+        return final
+
+    def mark_served(self, alias: str, version: str) -> None:
+        """Atomically record that ``version`` is the last good one for ``alias``."""
+        tmp = self._pointer(alias).with_suffix(".json.tmp")
+        tmp.write_text(json.dumps({"version": version}), encoding="utf-8")
+        os.replace(tmp, self._pointer(alias))
+        self._prune(keep=version)
+
+    def last_served(self, alias: str) -> tuple[Path, dict[str, Any]] | None:
+        """The cached directory and meta of the last good version for ``alias``."""
+        pointer = self._pointer(alias)
+        if not pointer.is_file():
+            return None
+        try:
+            version = str(json.loads(pointer.read_text(encoding="utf-8"))["version"])
+            vdir = self.version_dir(version)
+            meta = json.loads((vdir / "meta.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError, KeyError) as exc:
+            logger.warning("model cache pointer %s is unusable: %s", pointer, exc)
+            return None
+        return vdir, meta
+
+    def _prune(self, keep: str) -> None:
+        dirs = sorted(
+            (p for p in self.root.glob("v*") if p.is_dir()),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
+        pointed = {keep}
+        for ptr in self.root.glob("*.json"):
+            try:
+                pointed.add(str(json.loads(ptr.read_text(encoding="utf-8"))["version"]))
+            except (OSError, ValueError, KeyError):
+                continue
+        for old in dirs[_KEEP_CACHED_VERSIONS:]:
+            if old.name[1:] not in pointed:
+                shutil.rmtree(old, ignore_errors=True)
+        for tmp in self.root.glob(".tmp-*"):
+            if time.time() - tmp.stat().st_mtime > 3600:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
+@dataclass
+class ReloadResult:
+    """What a reload did."""
+
+    outcome: Outcome
+    previous_version: str | None
+    version: str | None
+    detail: str
+
+
+class ModelManager:
+    """Owns the served model: initial load with retries, polling, reloads and the cache."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        schema: FeatureSchema,
+        metrics: ApiMetrics,
+        source_factory: Callable[[], ModelSource] | None = None,
+        loader: Callable[[Path], ScoringModel] = default_loader,
+    ) -> None:
+        self.settings = settings
+        self.schema = schema
+        self.metrics = metrics
+        self.loader = loader
+        self._source_factory = source_factory or (lambda: MlflowModelSource(settings))
+        self._source: ModelSource | None = None
+        self.cache = ModelCache(settings.resolved_model_cache_dir, settings.model_name)
+        self.current: LoadedModel | None = None
+        self.last_error: str | None = "no model loaded yet"
+        self._lock = asyncio.Lock()
+        self._wakeup = asyncio.Event()
+        self._refused: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the background loader/poller on the running event loop."""
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="model-manager")
+
+    async def stop(self) -> None:
+        """Stop the background task."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    def trigger(self) -> None:
+        """Ask the poller to check the alias now (webhooks)."""
+        self._wakeup.set()
+
+    async def _run(self) -> None:
+        delay = 1.0
+        while self.current is None:
+            result = await self.reload(trigger="startup", force=True)
+            if self.current is not None:
+                break
+            if self.current is None:
+                await asyncio.to_thread(self._load_from_cache)
+                if self.current is not None:
+                    break
+            logger.error(
+                "no model to serve yet (%s); /readyz stays 503; retrying in %.0fs",
+                result.detail, delay,
+            )
+            await self._sleep(delay)
+            delay = min(delay * 2, max(self.settings.reload_interval_s, 1.0), 30.0)
+        while True:
+            await self._sleep(self.settings.reload_interval_s)
+            await self.reload(trigger="poll")
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._wakeup.wait(), timeout=seconds)
+        except TimeoutError:
+            return
+        self._wakeup.clear()
+
+    # --- reload -------------------------------------------------------------------------------
+    async def reload(self, trigger: str = "admin", force: bool = False) -> ReloadResult:
+        """Check the alias and swap in its version if it changed; never raises."""
+        async with self._lock:
+            result = await asyncio.to_thread(self._reload_blocking, force)
+        if result.outcome != "unchanged" or trigger != "poll":
+            self.metrics.reloads.labels(result.outcome, trigger).inc()
+        if result.outcome == "swapped":
+            logger.info(
+                "model swapped: %s -> %s (%s)", result.previous_version, result.version, trigger,
+                extra={"model_version": result.version, "trigger": trigger},
+            )
+        return result
+
+    def _source_or_create(self) -> ModelSource:
+        if self._source is None:
+            self._source = self._source_factory()
+        return self._source
+
+    def _reload_blocking(self, force: bool) -> ReloadResult:
+        previous = self.current.version if self.current else None
+        name, alias = self.settings.model_name, self.settings.serve_alias
+        try:
+            source = self._source_or_create()
+            ref = source.resolve()
+        except Exception as exc:
+            self.metrics.registry_errors.inc()
+            detail = (
+                f"cannot resolve models:/{name}@{alias} at {self.settings.resolved_tracking_uri}: "
+                f"{_short(exc)}"
+            )
+            if self.current is not None:
+                detail += f"; still serving version {previous}"
+            logger.warning(detail)
+            self.last_error = detail
+            return ReloadResult("failed", previous, previous, detail)
+        if ref.version == previous:
+            return ReloadResult("unchanged", previous, previous, f"already serving {previous}")
+        if ref.version in self._refused and not force:
+            return ReloadResult(
+                "unchanged", previous, previous,
+                f"version {ref.version} was refused before; still serving {previous}",
+            )
+        try:
+            loaded = self._fetch_and_check(source, ref)
+        except Exception as exc:
+            self._refused.add(ref.version)
+            detail = f"refused version {ref.version} of {name}: {_short(exc)}"
+            if previous is not None:
+                detail += f"; still serving version {previous}"
+            logger.error(detail, extra={"model_version": ref.version})
+            self.last_error = detail
+            return ReloadResult("failed", previous, previous, detail)
+        self._swap(loaded)
+        self.cache.mark_served(alias, loaded.version)
+        self._refused.discard(ref.version)
+        return ReloadResult(
+            "swapped", previous, loaded.version, f"now serving version {loaded.version}"
+        )
+
+    def _fetch_and_check(self, source: ModelSource, ref: VersionRef) -> LoadedModel:
+        staging = self.cache.staging_dir()
+        try:
+            model_dir = source.download(ref, staging / "model")
+            model = self._load_checked(model_dir)
+            try:
+                metrics = source.metrics(ref)
+            except Exception as exc:  # metrics are informative only
+                logger.warning("cannot read metrics of run %s: %s", ref.run_id, _short(exc))
+                metrics = {}
+            meta = {
+                "name": ref.name, "version": ref.version, "alias": ref.alias,
+                "run_id": ref.run_id, "metrics": metrics,
+                "model_dir": str(model_dir.relative_to(staging)),
+            }
+            try:
+                self.cache.commit(staging, ref.version, meta)
+            except OSError as exc:  # e.g. another replica sharing the cache wrote it first
+                logger.warning("cannot cache version %s: %s", ref.version, _short(exc))
+                shutil.rmtree(staging, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return LoadedModel(model, ref.name, ref.version, ref.alias, ref.run_id, metrics, "registry")
+
+    def _load_checked(self, model_dir: Path) -> ScoringModel:
+        try:
+            model = self.loader(model_dir)
+        except Exception as exc:
+            raise ModelRefused(f"cannot load model: {_short(exc)}") from exc
+        check_schema(self.schema, model.schema)
+        smoke_test(model)
+        return model
+
+    def _load_from_cache(self) -> None:
+        found = self.cache.last_served(self.settings.serve_alias)
+        if found is None:
+            return
+        vdir, meta = found
+        try:
+            model = self._load_checked(vdir / meta.get("model_dir", "model"))
+        except Exception as exc:
+            logger.error("cached model version %s is unusable: %s", meta.get("version"), exc)
+            return
+        loaded = LoadedModel(
+            model, meta["name"], str(meta["version"]), meta["alias"], meta.get("run_id"),
+            meta.get("metrics") or {}, "cache",
+        )
+        self._swap(loaded)
+        logger.warning(
+            "MLflow unreachable: serving cached version %s of %s until the registry answers",
+            loaded.version, loaded.name,
+        )
+
+    def _swap(self, loaded: LoadedModel) -> None:
+        # A single attribute assignment: requests that already read `current` keep the old model.
+        self.current = loaded
+        self.last_error = None
+        self.metrics.set_model(
+            loaded.name, loaded.version, loaded.alias, loaded.run_id or "", loaded.source
+        )
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = f"{type(exc).__name__}: {exc}".replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,301 @@
+"""The prediction log: every decision written off the hot path for monitoring.
+
+Rows (see docs/architecture.md): ``request_id``, ``ts``, ``model_name``, ``model_version``,
+``inputs``, ``probability``, ``score``, ``decision``, ``latency_ms``. They go to the PostgreSQL
+table ``prediction_log`` (created by :class:`PostgresSink`) when a database URL is configured,
+else to JSON Lines files ``<home>/predictions/predictions-YYYY-MM-DD.jsonl``.
+
+Request handlers only put rows on an in-memory queue; one writer thread drains it in batches.
+:meth:`PredictionLogger.close` drains the queue on graceful shutdown; if the database is still
+unreachable then, the remaining rows are written to the local files instead of being lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from credit_scoring.api.metrics import ApiMetrics
+
+logger = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+
+CREATE_TABLE_SQL = """
+CREATE TABLE IF NOT EXISTS prediction_log (
+    id            BIGSERIAL PRIMARY KEY,
+    request_id    TEXT NOT NULL,
+    ts            TIMESTAMPTZ NOT NULL,
+    model_name    TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    inputs        JSONB NOT NULL,
+    probability   DOUBLE PRECISION NOT NULL,
+    score         DOUBLE PRECISION NOT NULL,
+    decision      TEXT NOT NULL,
+    latency_ms    DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX IF NOT EXISTS prediction_log_ts_idx ON prediction_log (ts);
+CREATE INDEX IF NOT EXISTS prediction_log_version_idx ON prediction_log (model_version);
+"""
+
+_COLUMNS = (
+    "request_id", "ts", "model_name", "model_version", "inputs",
+    "probability", "score", "decision", "latency_ms",
+)
+
+
+class Sink(Protocol):
+    """Somewhere rows are written to."""
+
+    name: str
+
+    def write(self, rows: list[Row]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JsonlSink:
+    """Append rows to one JSON Lines file per UTC day."""
+
+    name = "jsonl"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, ts: datetime) -> Path:
+        return self.directory / f"predictions-{ts:%Y-%m-%d}.jsonl"
+
+    def write(self, rows: list[Row]) -> None:
+        by_file: dict[Path, list[bytes]] = {}
+        for row in rows:
+            line = orjson.dumps(row, option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z) + b"\n"
+            by_file.setdefault(self.path_for(row["ts"]), []).append(line)
+        for path, lines in by_file.items():
+            # One O_APPEND write per batch keeps lines whole when several workers share a file.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+            try:
+                os.write(fd, b"".join(lines))
+            finally:
+                os.close(fd)
+
+    def close(self) -> None:
+        return None
+
+
+class PostgresSink:
+    """Insert rows into the ``prediction_log`` table, creating it if needed."""
+
+    name = "postgres"
+
+    def __init__(self, dsn: str, connect_timeout_s: int = 5) -> None:
+        self._dsn = dsn
+        self._timeout = connect_timeout_s
+        self._conn: Any = None
+
+    def _connection(self) -> Any:
+        import psycopg2  # imported lazily: only needed when a database is configured
+
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg2.connect(self._dsn, connect_timeout=self._timeout)
+            with self._conn, self._conn.cursor() as cur:
+                cur.execute(CREATE_TABLE_SQL)
+        return self._conn
+
+    def ensure_table(self) -> None:
+        """Connect and create/migrate the table (raises if the database is unreachable)."""
+        self._connection()
+
+    def write(self, rows: list[Row]) -> None:
+        from psycopg2.extras import Json, execute_values
+
+        values = [
+            (
+                r["request_id"], r["ts"], r["model_name"], r["model_version"],
+                Json(r["inputs"], dumps=lambda o: orjson.dumps(o).decode()),
+                r["probability"], r["score"], r["decision"], r["latency_ms"],
+            )
+            for r in rows
+        ]
+        conn = self._connection()
+        try:
+            with conn, conn.cursor() as cur:
+                execute_values(
+                    cur,
+                    f"INSERT INTO prediction_log ({', '.join(_COLUMNS)}) VALUES %s",
+                    values,
+                    page_size=1000,
+                )
+        except Exception:
+            # Drop the connection so the next attempt reconnects.
+            try:
+                conn.close()
+            finally:
+                self._conn = None
+            raise
+
+    def close(self) -> None:
+        if self._conn is not None and not self._conn.closed:
+            self._conn.close()
+        self._conn = None
+
+
+_STOP = object()
+
+
+class PredictionLogger:
+    """Non-blocking prediction log: a bounded queue drained by one writer thread."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        metrics: ApiMetrics,
+        *,
+        fallback: Sink | None = None,
+        max_queue: int = 200_000,
+        batch_size: int = 1000,
+    ) -> None:
+        self.sink = sink
+        self.fallback = fallback
+        self.metrics = metrics
+        self.batch_size = batch_size
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    # --- producer side (request handlers) -----------------------------------------------------
+    def log(self, rows: list[Row]) -> None:
+        """Queue rows for writing; never blocks (rows are dropped and counted if full)."""
+        for row in rows:
+            try:
+                self._queue.put_nowait(row)
+            except queue.Full:
+                self.metrics.predlog_dropped.inc()
+
+    # --- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the writer thread."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="prediction-log", daemon=True
+            )
+            self._thread.start()
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Write everything queued, then stop the writer and close the sink."""
+        if self._thread is None:
+            return
+        self._stopping.set()
+        self._queue.put(_STOP)
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            logger.error("prediction log writer did not finish within %.0fs", timeout_s)
+        self._thread = None
+        self.sink.close()
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    # --- writer thread ------------------------------------------------------------------------
+    def _run(self) -> None:
+        done = False
+        while not done:
+            first = self._queue.get()
+            batch: list[Row] = []
+            if first is _STOP:
+                done = True
+            else:
+                batch.append(first)
+            while len(batch) < self.batch_size:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    done = True
+                    continue
+                batch.append(item)
+            # After _STOP, keep draining whatever producers queued concurrently.
+            if done:
+                while True:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is not _STOP:
+                        batch.append(item)
+            self.metrics.predlog_queue.set(self._queue.qsize())
+            if batch:
+                self._write(batch)
+
+    def _write(self, batch: list[Row]) -> None:
+        delay = 0.5
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                self.sink.write(batch)
+                self.metrics.predlog_written.labels(self.sink.name).inc(len(batch))
+                return
+            except Exception as exc:
+                self.metrics.predlog_errors.labels(self.sink.name).inc()
+                logger.warning(
+                    "prediction log write to %s failed (attempt %d, %d rows): %s",
+                    self.sink.name, attempt, len(batch), exc,
+                )
+            if self.fallback is not None and (self._stopping.is_set() or attempt >= 5):
+                self._write_fallback(batch)
+                return
+            if self.fallback is None and self._stopping.is_set() and attempt >= 3:
+                logger.error("prediction log: %d rows lost at shutdown", len(batch))
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    def _write_fallback(self, batch: list[Row]) -> None:
+        assert self.fallback is not None
+        try:
+            self.fallback.write(batch)
+            self.metrics.predlog_written.labels(self.fallback.name).inc(len(batch))
+            logger.warning(
+                "wrote %d prediction-log rows to the fallback %s sink", len(batch),
+                self.fallback.name,
+            )
+        except Exception:
+            self.metrics.predlog_errors.labels(self.fallback.name).inc()
+            logger.exception("prediction log: %d rows lost", len(batch))
+
+
+def make_row(
+    *,
+    request_id: str,
+    model_name: str,
+    model_version: str,
+    inputs: dict[str, Any],
+    probability: float,
+    score: float,
+    decision: str,
+    latency_ms: float,
+    ts: datetime | None = None,
+) -> Row:
+    """One prediction-log row in the contract's field order."""
+    return {
+        "request_id": request_id,
+        "ts": ts or datetime.now(UTC),
+        "model_name": model_name,
+        "model_version": model_version,
+        "inputs": inputs,
+        "probability": probability,
+        "score": score,
+        "decision": decision,
+        "latency_ms": latency_ms,
+    }
