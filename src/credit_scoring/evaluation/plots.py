@@ -1,0 +1,102 @@
+"""Evaluation plots (PNG): ROC, calibration curve, KS, score distribution by class, SHAP summary.
+
+Each function returns a matplotlib Figure; :func:`save_all` writes them all into a directory for
+MLflow artifacts and the model card.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: never open a window
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from numpy.typing import NDArray  # noqa: E402
+from sklearn.calibration import calibration_curve  # noqa: E402
+from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
+
+
+def roc_plot(y: NDArray[np.int64], curves: dict[str, NDArray[np.float64]]) -> Figure:
+    """ROC curves of one or more models on the same labels."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for name, p in curves.items():
+        fpr, tpr, _ = roc_curve(y, p)
+        ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y, p):.3f})")
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+    ax.set(xlabel="False positive rate", ylabel="True positive rate", title="ROC curve")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def calibration_plot(y: NDArray[np.int64], curves: dict[str, NDArray[np.float64]]) -> Figure:
+    """Observed default rate against mean predicted PD (quantile bins)."""
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    top = 0.0
+    for name, p in curves.items():
+        obs, pred = calibration_curve(y, p, n_bins=10, strategy="quantile")
+        ax.plot(pred, obs, "o-", label=name)
+        top = max(top, float(obs.max()), float(pred.max()))
+    ax.plot([0, top], [0, top], "k--", lw=0.8, label="perfect")
+    ax.set(xlabel="Mean predicted PD", ylabel="Observed default rate", title="Calibration")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def ks_plot(y: NDArray[np.int64], p: NDArray[np.float64]) -> Figure:
+    """Cumulative PD distributions of goods and bads with the KS distance marked."""
+    grid = np.linspace(0, 1, 501)
+    bad = np.searchsorted(np.sort(p[y == 1]), grid, side="right") / max((y == 1).sum(), 1)
+    good = np.searchsorted(np.sort(p[y == 0]), grid, side="right") / max((y == 0).sum(), 1)
+    k = int(np.argmax(np.abs(good - bad)))
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.plot(grid, good, label="goods")
+    ax.plot(grid, bad, label="bads")
+    ax.vlines(grid[k], bad[k], good[k], colors="k", linestyles=":",
+              label=f"KS {abs(good[k] - bad[k]):.3f}")
+    ax.set(xlabel="Predicted PD", ylabel="Cumulative share", title="Kolmogorov-Smirnov")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def score_distribution_plot(
+    y: NDArray[np.int64], points: NDArray[np.float64], cutoffs: tuple[float, float]
+) -> Figure:
+    """Histogram of score points by class, with the decision cut-offs."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    bins = np.linspace(points.min(), points.max(), 40)
+    ax.hist(points[y == 0], bins=bins, alpha=0.6, label="goods", density=True)
+    ax.hist(points[y == 1], bins=bins, alpha=0.6, label="bads", density=True)
+    for c, name in zip(cutoffs, ("decline below", "approve above"), strict=True):
+        ax.axvline(c, color="k", ls="--", lw=0.8)
+        ax.text(c, ax.get_ylim()[1] * 0.95, f" {name} {c:.0f}", fontsize=8)
+    ax.set(xlabel="Score points", ylabel="Density", title="Score distribution by class")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def shap_summary_plot(contrib: NDArray[np.float64], features: pd.DataFrame) -> Figure:
+    """SHAP beeswarm from LightGBM's ``pred_contrib`` (bias column already dropped)."""
+    import shap  # deferred: heavy import, only needed here
+
+    shap.summary_plot(contrib, features, show=False, max_display=15, plot_size=(8, 6))
+    fig = plt.gcf()
+    fig.suptitle("SHAP summary (log-odds of default)")
+    fig.tight_layout()
+    return fig
+
+
+def save(fig: Figure, path: Path) -> Path:
+    """Save and close a figure."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

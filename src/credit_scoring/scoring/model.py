@@ -1,0 +1,272 @@
+"""The served model artifact: booster + calibration + schema + scaling, and its fast path.
+
+:class:`CreditModel` scores plain dicts with numpy and the LightGBM booster directly (no pandas on
+the hot path) and explains each decision with LightGBM's own SHAP contributions
+(``pred_contrib``). It is stored inside an MLflow pyfunc model directory
+(``artifacts/booster.txt`` and ``artifacts/credit_model.json``), so ``mlflow.pyfunc.load_model``
+and ``mlflow models serve`` work too, through :class:`CreditScoringPyfunc`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import yaml
+from numpy.typing import NDArray
+
+from credit_scoring.data.schema import FeatureSchema
+from credit_scoring.features.encoding import FeatureEncoder
+from credit_scoring.scoring.scaling import ScoreScaling
+from credit_scoring.training.lgbm import Calibration
+
+BOOSTER_FILE = "booster.txt"
+METADATA_FILE = "credit_model.json"
+FORMAT_VERSION = 1
+
+
+class ModelLoadError(RuntimeError):
+    """A model directory cannot be served (missing files, signature/schema mismatch...)."""
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One reason code: a feature's signed contribution to the applicant's risk."""
+
+    feature: str
+    value: Any
+    contribution: float  # log-odds of default; > 0 raises risk
+    points: float  # signed score-point impact; < 0 lowers the score
+    reason: str
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """Probability of default, score points, decision and adverse reason codes."""
+
+    probability: float
+    score: float
+    decision: str
+    reasons: list[Reason] = field(default_factory=list)
+
+
+class CreditModel:
+    """A trained, calibrated, scaled credit model ready to score applicants."""
+
+    def __init__(
+        self,
+        booster: lgb.Booster,
+        schema: FeatureSchema,
+        scaling: ScoreScaling,
+        calibration: Calibration,
+        input_example: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.booster = booster
+        self.schema = schema
+        self.scaling = scaling
+        self.calibration = calibration
+        self.input_example = input_example or []
+        self.encoder = FeatureEncoder(schema)
+        if booster.feature_name() != self.encoder.names:
+            raise ModelLoadError(
+                f"booster features {booster.feature_name()} do not match the schema's "
+                f"{self.encoder.names}"
+            )
+        self._labels = [f.label for f in schema.features]
+
+    # --- scoring -------------------------------------------------------------------------------
+    def margin(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Raw booster log-odds for an encoded matrix."""
+        return np.asarray(self.booster.predict(x, raw_score=True), dtype=np.float64)
+
+    def predict_proba_matrix(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Calibrated probability of default for an encoded matrix."""
+        return self.calibration.apply(self.margin(x))
+
+    def predict_proba(self, records: Sequence[Mapping[str, Any]]) -> NDArray[np.float64]:
+        """Calibrated probability of default for plain dicts."""
+        return self.predict_proba_matrix(self.encoder.encode_records(records))
+
+    def score(
+        self, records: Sequence[Mapping[str, Any]], max_reasons: int = 4
+    ) -> list[ScoreResult]:
+        """Score applicants: PD, points, decision and up to ``max_reasons`` adverse reasons."""
+        if not records:
+            return []
+        x = self.encoder.encode_records(records)
+        # One pass gives both: the contributions sum to the raw margin (last column = bias).
+        contrib = np.asarray(self.booster.predict(x, pred_contrib=True), dtype=np.float64)
+        margin = contrib.sum(axis=1)
+        pd_ = self.calibration.apply(margin)
+        points = self.scaling.points(pd_)
+        decisions = self.scaling.decisions(pd_)
+        log_odds = contrib[:, :-1] * self.calibration.slope
+        results = []
+        for i in range(len(records)):
+            reasons = self._reasons(x[i], log_odds[i], max_reasons) if max_reasons else []
+            results.append(
+                ScoreResult(
+                    probability=float(pd_[i]),
+                    score=float(points[i]),
+                    decision=str(decisions[i]),
+                    reasons=reasons,
+                )
+            )
+        return results
+
+    def _reasons(
+        self, row: NDArray[np.float64], log_odds: NDArray[np.float64], limit: int
+    ) -> list[Reason]:
+        order = np.argsort(-log_odds)[:limit]
+        out = []
+        for j in order:
+            c = float(log_odds[j])
+            if c <= 0:
+                break
+            name = self.encoder.names[j]
+            raw = row[j]
+            if j in self.encoder.categorical_indices:
+                value: Any = self.encoder.category(int(j), float(raw))
+            else:
+                value = None if math.isnan(raw) else float(raw)
+            shown = "missing" if value is None else f"{value:g}" if isinstance(value, float) else value
+            out.append(
+                Reason(
+                    feature=name,
+                    value=value,
+                    contribution=c,
+                    points=float(-self.scaling.factor * c),
+                    reason=f"{self._labels[j]} ({shown}) raises the risk of default",
+                )
+            )
+        return out
+
+    # --- persistence ---------------------------------------------------------------------------
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "schema": self.schema.model_dump(mode="json", exclude_none=True),
+            "scaling": self.scaling.model_dump(),
+            "calibration": {
+                "method": "platt",
+                "slope": self.calibration.slope,
+                "intercept": self.calibration.intercept,
+            },
+            "input_example": self.input_example,
+        }
+
+    def save_artifacts(self, directory: Path) -> dict[str, str]:
+        """Write booster and metadata files; return the pyfunc ``artifacts`` mapping."""
+        directory.mkdir(parents=True, exist_ok=True)
+        booster_path = directory / BOOSTER_FILE
+        meta_path = directory / METADATA_FILE
+        self.booster.save_model(str(booster_path))
+        meta_path.write_text(json.dumps(self.metadata(), indent=2), encoding="utf-8")
+        return {"booster": str(booster_path), "credit_model": str(meta_path)}
+
+    @classmethod
+    def from_files(cls, booster_path: Path, meta_path: Path) -> CreditModel:
+        """Load from the two artifact files."""
+        for p in (booster_path, meta_path):
+            if not p.is_file():
+                raise ModelLoadError(f"model file {str(p)!r} is missing")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            if meta.get("format_version") != FORMAT_VERSION:
+                raise ModelLoadError(
+                    f"{meta_path}: unsupported format_version {meta.get('format_version')!r}"
+                )
+            cal = meta["calibration"]
+            return cls(
+                booster=lgb.Booster(model_file=str(booster_path)),
+                schema=FeatureSchema.model_validate(meta["schema"]),
+                scaling=ScoreScaling.model_validate(meta["scaling"]),
+                calibration=Calibration(slope=cal["slope"], intercept=cal["intercept"]),
+                input_example=meta.get("input_example") or [],
+            )
+        except ModelLoadError:
+            raise
+        except Exception as exc:
+            raise ModelLoadError(f"model files in {str(meta_path.parent)!r} are invalid: {exc}") from exc
+
+    @classmethod
+    def from_dir(cls, path: str | Path) -> CreditModel:
+        """Load a downloaded pyfunc model directory, checking its signature against the schema."""
+        root = Path(path)
+        model = cls.from_files(root / "artifacts" / BOOSTER_FILE, root / "artifacts" / METADATA_FILE)
+        signature_names = _signature_inputs(root / "MLmodel")
+        if signature_names is not None and signature_names != model.schema.feature_names:
+            raise ModelLoadError(
+                f"model signature inputs {signature_names} do not match the feature schema "
+                f"{model.schema.feature_names}"
+            )
+        return model
+
+    def smoke_test(self) -> None:
+        """Score the stored input example; raise :class:`ModelLoadError` if that fails."""
+        if not self.input_example:
+            raise ModelLoadError("model has no input example to smoke-test")
+        try:
+            results = self.score(self.input_example)
+        except Exception as exc:
+            raise ModelLoadError(f"model failed to score its input example: {exc}") from exc
+        if not all(0.0 <= r.probability <= 1.0 for r in results):
+            raise ModelLoadError("model returned probabilities outside [0, 1]")
+
+
+def _signature_inputs(mlmodel: Path) -> list[str] | None:
+    if not mlmodel.is_file():
+        return None
+    spec = yaml.safe_load(mlmodel.read_text(encoding="utf-8")) or {}
+    inputs = (spec.get("signature") or {}).get("inputs")
+    if not inputs:
+        return None
+    return [col["name"] for col in json.loads(inputs)]
+
+
+def load_credit_model(model_uri: str, dst_dir: str | Path) -> CreditModel:
+    """Download ``model_uri`` (e.g. ``models:/credit-scoring/3``) into ``dst_dir`` and load it."""
+    import mlflow.artifacts  # deferred: importing mlflow costs seconds
+
+    Path(dst_dir).mkdir(parents=True, exist_ok=True)
+    local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(dst_dir))
+    return CreditModel.from_dir(local)
+
+
+def predict_frame(model: CreditModel, frame: Any) -> Any:
+    """Score a DataFrame: columns probability, score, decision (the pyfunc output)."""
+    import pandas as pd
+
+    proba = model.predict_proba_matrix(model.encoder.encode_frame(pd.DataFrame(frame)))
+    return pd.DataFrame(
+        {
+            "probability": proba,
+            "score": model.scaling.points(proba),
+            "decision": model.scaling.decisions(proba),
+        }
+    )
+
+
+try:  # the pyfunc wrapper needs mlflow; the fast path above does not
+    import mlflow.pyfunc
+
+    class CreditScoringPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+        """MLflow pyfunc wrapper: DataFrame in, probability/score/decision columns out."""
+
+        def load_context(self, context: Any) -> None:
+            self.model = CreditModel.from_files(
+                Path(context.artifacts["booster"]), Path(context.artifacts["credit_model"])
+            )
+
+        def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+            # No type hints: MLflow would otherwise try to infer a schema from them.
+            return predict_frame(self.model, model_input)
+
+except ImportError:  # pragma: no cover - mlflow is a dependency; kept importable without it
+    pass

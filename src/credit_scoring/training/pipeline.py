@@ -1,0 +1,375 @@
+"""The training pipeline: validate -> split -> train -> calibrate -> evaluate -> log -> register.
+
+Data are validated before MLflow is touched, so bad data logs and registers nothing. The model
+version is registered as the very last step of a run that holds every artifact; if anything fails
+before, the run is marked FAILED and no version exists.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import infer_signature
+from mlflow.models.model import ModelInfo
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from sklearn.model_selection import train_test_split
+
+from credit_scoring.config import Settings, get_settings
+from credit_scoring.data.io import (
+    GERMAN_CREDIT,
+    bundled_path,
+    german_credit_schema,
+    load_german_credit,
+    read_table,
+)
+from credit_scoring.data.schema import FeatureSchema, infer_schema
+from credit_scoring.data.validation import ValidatedData, validate_training_frame
+from credit_scoring.evaluation import plots
+from credit_scoring.evaluation.cv import repeated_cv
+from credit_scoring.evaluation.metrics import classification_metrics
+from credit_scoring.features.encoding import FeatureEncoder
+from credit_scoring.registry.tracking import client, configure_mlflow
+from credit_scoring.scoring.model import CreditModel, CreditScoringPyfunc, predict_frame
+from credit_scoring.scoring.scaling import ScoreScaling
+from credit_scoring.training.lgbm import fit_calibration, fit_lightgbm, lgbm_params
+from credit_scoring.training.scorecard import fit_scorecard, scorecard_pd, scorecard_table
+
+log = logging.getLogger(__name__)
+
+REFERENCE_ROWS = 10_000
+SHAP_ROWS = 2_000
+IDEMPOTENCY_TAG = "idempotency_key"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training run produced."""
+
+    run_id: str
+    version: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    reused: bool = False
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A loaded dataset with its schema and where it came from."""
+
+    frame: pd.DataFrame
+    schema: FeatureSchema
+    source: str
+    name: str
+
+
+def load_dataset(
+    data_path: str | Path | None = None,
+    target: str | None = None,
+    schema_path: str | Path | None = None,
+) -> Dataset:
+    """Load the bundled German Credit data, or a user file with a declared or inferred schema."""
+    if data_path is None:
+        frame = load_german_credit()
+        schema = FeatureSchema.load(schema_path) if schema_path else german_credit_schema()
+        return Dataset(frame, schema, str(bundled_path(GERMAN_CREDIT)), "german_credit")
+    frame = read_table(data_path)
+    if schema_path:
+        schema = FeatureSchema.load(schema_path)
+        if target and target != schema.target.name:
+            raise ValueError(
+                f"--target {target!r} differs from the schema's target {schema.target.name!r}"
+            )
+    else:
+        if not target:
+            raise ValueError("--target is required when no --schema is given")
+        schema = infer_schema(frame, target)
+    return Dataset(frame, schema, str(Path(data_path).resolve()), Path(data_path).stem)
+
+
+def scaling_from(settings: Settings) -> ScoreScaling:
+    """The score scaling and decision cut-offs configured in ``settings``."""
+    return ScoreScaling(
+        pdo=settings.pdo,
+        base_points=settings.base_points,
+        base_odds=settings.base_odds,
+        approve_below_pd=settings.approve_below_pd,
+        decline_above_pd=settings.decline_above_pd,
+    )
+
+
+def find_version_by_key(settings: Settings, key: str) -> tuple[int, str] | None:
+    """A registered version created with idempotency ``key`` (version, run id), if any."""
+    mc = client(settings)
+    found = mc.search_model_versions(
+        f"name = '{settings.model_name}' and tags.{IDEMPOTENCY_TAG} = '{key}'"
+    )
+    if not found:
+        return None
+    best = max(found, key=lambda v: int(v.version))
+    return int(best.version), str(best.run_id)
+
+
+def train(
+    data_path: str | Path | None = None,
+    target: str | None = None,
+    schema_path: str | Path | None = None,
+    settings: Settings | None = None,
+    idempotency_key: str | None = None,
+    register: bool = True,
+) -> TrainResult:
+    """Train, evaluate, log and register a new model version; see the module docstring."""
+    settings = settings or get_settings()
+    dataset = load_dataset(data_path, target, schema_path)
+    data = validate_training_frame(dataset.frame, dataset.schema, source=dataset.source)
+    experiment_id = configure_mlflow(settings)
+    if idempotency_key:
+        existing = find_version_by_key(settings, idempotency_key)
+        if existing:
+            log.info("idempotency key %s already produced version %s", idempotency_key, existing[0])
+            return TrainResult(run_id=existing[1], version=existing[0], reused=True)
+    with _progress() as progress:
+        return _train_and_log(
+            dataset, data, settings, experiment_id, progress, idempotency_key, register
+        )
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=False
+    )
+
+
+def _step(progress: Progress, text: str) -> None:
+    progress.add_task(text, total=None)
+    for task in progress.tasks[:-1]:
+        if not task.finished:
+            progress.update(task.id, total=1, completed=1)
+
+
+def _train_and_log(
+    dataset: Dataset,
+    data: ValidatedData,
+    settings: Settings,
+    experiment_id: str,
+    progress: Progress,
+    idempotency_key: str | None,
+    register: bool,
+) -> TrainResult:
+    schema = dataset.schema
+    scaling = scaling_from(settings)
+    encoder = FeatureEncoder(schema)
+    x_all = encoder.encode_frame(data.features)
+    y_all = data.target.to_numpy()
+    idx = np.arange(len(y_all))
+    _step(progress, f"Splitting {len(y_all):,} rows (test {settings.test_size:.0%})")
+    train_idx, test_idx = train_test_split(
+        idx, test_size=settings.test_size, stratify=y_all, random_state=settings.seed
+    )
+    fit_idx, valid_idx = train_test_split(
+        train_idx, test_size=settings.valid_size, stratify=y_all[train_idx],
+        random_state=settings.seed,
+    )
+
+    _step(progress, "Training LightGBM (early stopping) and calibrating")
+    booster = fit_lightgbm(
+        encoder, x_all[fit_idx], y_all[fit_idx], x_all[valid_idx], y_all[valid_idx],
+        seed=settings.seed,
+    )
+    calibration = fit_calibration(
+        np.asarray(booster.predict(x_all[valid_idx], raw_score=True)), y_all[valid_idx]
+    )
+    example = _input_example(data.features.iloc[test_idx[:5]])
+    model = CreditModel(booster, schema, scaling, calibration, example)
+    p_test = model.predict_proba_matrix(x_all[test_idx])
+    metrics = {f"test_{k}": v for k, v in classification_metrics(y_all[test_idx], p_test).items()}
+
+    _step(progress, "Training the WoE scorecard (optbinning)")
+    card = fit_scorecard(schema, data.features.iloc[fit_idx], y_all[fit_idx], scaling)
+    p_card = scorecard_pd(card, data.features.iloc[test_idx])
+    metrics.update(
+        {f"scorecard_test_{k}": v for k, v in classification_metrics(y_all[test_idx], p_card).items()}
+    )
+
+    if len(y_all) <= settings.cv_max_rows:
+        _step(progress, f"Cross-validating ({settings.cv_repeats}x{settings.cv_folds} folds)")
+        metrics.update(_cross_validate(encoder, x_all[train_idx], y_all[train_idx], settings))
+
+    _step(progress, "Plotting and logging to MLflow")
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        try:
+            info = _log_run(
+                dataset, data, settings, model, card, metrics, train_idx, test_idx, x_all,
+                p_test, p_card,
+            )
+            version = None
+            if register:
+                _step(progress, f"Registering a new version of {settings.model_name!r}")
+                version = _register(settings, info, idempotency_key, dataset)
+        except BaseException:
+            mlflow.end_run(status="FAILED")
+            raise
+    _step(progress, "Done")
+    return TrainResult(run_id=run.info.run_id, version=version or 0, metrics=metrics)
+
+
+def _input_example(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    records = frame.to_dict(orient="records")
+    return [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in records]
+
+
+def _cross_validate(
+    encoder: FeatureEncoder, x: np.ndarray, y: np.ndarray, settings: Settings
+) -> dict[str, float]:
+    """Repeated stratified CV of the whole fitting procedure (inner early-stopping split)."""
+
+    def fit_predict(tr: np.ndarray, te: np.ndarray) -> np.ndarray:
+        fit, valid = train_test_split(
+            tr, test_size=settings.valid_size, stratify=y[tr], random_state=settings.seed
+        )
+        booster = fit_lightgbm(encoder, x[fit], y[fit], x[valid], y[valid], seed=settings.seed)
+        cal = fit_calibration(np.asarray(booster.predict(x[valid], raw_score=True)), y[valid])
+        return cal.apply(np.asarray(booster.predict(x[te], raw_score=True)))
+
+    return repeated_cv(
+        y, fit_predict, folds=settings.cv_folds, repeats=settings.cv_repeats, seed=settings.seed
+    )
+
+
+def _log_run(
+    dataset: Dataset,
+    data: ValidatedData,
+    settings: Settings,
+    model: CreditModel,
+    card: Any,
+    metrics: dict[str, float],
+    train_idx: np.ndarray,
+    test_idx: np.ndarray,
+    x_all: np.ndarray,
+    p_test: np.ndarray,
+    p_card: np.ndarray,
+) -> ModelInfo:
+    schema, scaling = model.schema, model.scaling
+    y_all = data.target.to_numpy()
+    y_test = y_all[test_idx]
+    booster = model.booster
+    mlflow.set_tags(
+        {
+            "model_type": "lightgbm+platt",
+            "dataset": dataset.name,
+            "dataset_source": dataset.source,
+        }
+    )
+    params = {
+        k: v
+        for k, v in lgbm_params(schema, settings.seed, len(train_idx)).items()
+        if k != "monotone_constraints"
+    }
+    params.update(
+        {
+            "best_iteration": booster.best_iteration,
+            "n_rows": len(y_all),
+            "n_train": len(train_idx),
+            "n_test": len(test_idx),
+            "default_rate": round(float(y_all.mean()), 6),
+            "n_features": len(schema.features),
+            "monotone_features": ",".join(f.name for f in schema.features if f.monotone) or "none",
+            "calibration": "platt",
+            "calibration_slope": model.calibration.slope,
+            "calibration_intercept": model.calibration.intercept,
+            **{f"scaling_{k}": v for k, v in scaling.model_dump().items()},
+        }
+    )
+    mlflow.log_params(params)
+    mlflow.log_metrics(metrics)
+
+    source_frame = dataset.frame.reset_index(drop=True)
+    ds = mlflow.data.from_pandas(
+        source_frame, source=dataset.source, targets=schema.target.name, name=dataset.name
+    )
+    mlflow.log_input(ds, context="training")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "feature_schema.json").write_text(schema.to_json(), encoding="utf-8")
+        (root / "scaling.json").write_text(json.dumps(scaling.model_dump(), indent=2))
+        mlflow.log_artifact(str(root / "feature_schema.json"))
+        mlflow.log_artifact(str(root / "scaling.json"))
+
+        # Holdout: original columns of the test rows (target, protected sources included).
+        holdout = source_frame.iloc[test_idx]
+        _log_parquet(holdout, root / "holdout.parquet", "holdout")
+
+        # Drift reference: a sample of training rows with the model's outputs.
+        ref_idx = train_idx[:REFERENCE_ROWS]
+        ref = data.features.iloc[ref_idx].reset_index(drop=True).copy()
+        ref_pd = model.predict_proba_matrix(x_all[ref_idx])
+        ref["probability"] = ref_pd
+        ref["score"] = scaling.points(ref_pd)
+        ref["decision"] = scaling.decisions(ref_pd)
+        _log_parquet(ref, root / "reference.parquet", "reference")
+
+        scorecard_table(card).to_csv(root / "scorecard_table.csv", index=False)
+        mlflow.log_artifact(str(root / "scorecard_table.csv"), "scorecard")
+
+        plot_dir = root / "plots"
+        shap_idx = test_idx[:SHAP_ROWS]
+        contrib = np.asarray(booster.predict(x_all[shap_idx], pred_contrib=True))[:, :-1]
+        points = scaling.points(p_test)
+        cutoffs = (
+            float(scaling.points(scaling.decline_above_pd)),
+            float(scaling.points(scaling.approve_below_pd)),
+        )
+        curves = {"LightGBM": p_test, "Scorecard": p_card}
+        plots.save(plots.roc_plot(y_test, curves), plot_dir / "roc.png")
+        plots.save(plots.calibration_plot(y_test, curves), plot_dir / "calibration.png")
+        plots.save(plots.ks_plot(y_test, p_test), plot_dir / "ks.png")
+        plots.save(
+            plots.score_distribution_plot(y_test, points, cutoffs),
+            plot_dir / "score_distribution.png",
+        )
+        shap_frame = pd.DataFrame(x_all[shap_idx], columns=schema.feature_names)
+        plots.save(plots.shap_summary_plot(contrib, shap_frame), plot_dir / "shap_summary.png")
+        mlflow.log_artifacts(str(plot_dir), "plots")
+
+        model_dir = root / "model-files"
+        artifacts = model.save_artifacts(model_dir)
+        example = pd.DataFrame(model.input_example, columns=schema.feature_names)
+        output = predict_frame(model, example)
+        signature = infer_signature(_signature_frame(schema, example), output)
+        return mlflow.pyfunc.log_model(
+            name="model",
+            python_model=CreditScoringPyfunc(),
+            artifacts=artifacts,
+            signature=signature,
+            input_example=example,
+        )
+
+
+def _signature_frame(schema: FeatureSchema, example: pd.DataFrame) -> pd.DataFrame:
+    """Example with declared dtypes (float for numeric, str for categorical) for the signature."""
+    out = example.copy()
+    for f in schema.features:
+        out[f.name] = out[f.name].astype("float64" if f.type == "numeric" else "object")
+    return out
+
+
+def _log_parquet(frame: pd.DataFrame, path: Path, artifact_dir: str) -> None:
+    frame.to_parquet(path, index=False)
+    mlflow.log_artifact(str(path), artifact_dir)
+
+
+def _register(
+    settings: Settings, info: ModelInfo, idempotency_key: str | None, dataset: Dataset
+) -> int:
+    tags = {"dataset": dataset.name, "validation_status": "pending"}
+    if idempotency_key:
+        tags[IDEMPOTENCY_TAG] = idempotency_key
+    mv = mlflow.register_model(info.model_uri, settings.model_name, tags=tags)
+    return int(mv.version)
