@@ -33,7 +33,7 @@ def environment_values(env: str) -> dict[str, Any] | None:
         return None
     loaded = yaml.safe_load((CHART_DIR / values_file).read_text(encoding="utf-8"))
     if not isinstance(loaded, dict):
-        raise ValueError(f"{CHART_DIR / values_file}: expected a mapping of values")
+        raise TypeError(f"{CHART_DIR / values_file}: expected a mapping of values")
     return loaded
 
 

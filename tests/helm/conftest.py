@@ -12,7 +12,7 @@ import pytest
 # Make ``chart_helpers`` importable whatever pytest's import mode.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from chart_helpers import ENVS, Manifest, render_objects  # noqa: E402
+from chart_helpers import ENVS, Manifest, render_objects
 
 
 @pytest.fixture(scope="session")

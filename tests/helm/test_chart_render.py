@@ -15,13 +15,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import helm_python as helm
-import kubernetes_validate
+import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
-from kubernetes_validate.utils import latest_version
-
-from credit_scoring.config import Settings
-
 from chart_helpers import (
     CHART_DIR,
     ENVS,
@@ -31,11 +27,14 @@ from chart_helpers import (
     find,
     one,
     pod_labels,
+    pod_spec,
     render_chart,
     render_objects,
-    pod_spec,
     strip_private,
 )
+from kubernetes_validate.utils import latest_version  # type: ignore[import-untyped]
+
+from credit_scoring.config import Settings
 
 pytestmark = pytest.mark.helm
 
@@ -120,7 +119,9 @@ def test_every_manifest_matches_the_kubernetes_schema(
 def test_kubernetes_validation_catches_a_broken_manifest(
     rendered: dict[str, list[Manifest]],
 ) -> None:
-    deployment = copy.deepcopy(strip_private(one(rendered["prod"], "Deployment", "api")))
+    deployment = copy.deepcopy(
+        strip_private(one(rendered["prod"], "Deployment", "api"))
+    )
     deployment["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {}
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, KUBE_VERSIONS[-1], strict=True)
@@ -131,12 +132,15 @@ def test_schema_rejects_a_wrong_type_in_a_values_file_with_a_clear_message(
 ) -> None:
     values_file = tmp_path / "values-broken.yaml"
     values_file.write_text(
-        "api:\n  autoscaling:\n    enabled: true\n    maxReplicas: twenty\n", encoding="utf-8"
+        "api:\n  autoscaling:\n    enabled: true\n    maxReplicas: twenty\n",
+        encoding="utf-8",
     )
     values = helm.values_from_yaml(values_file.read_text(encoding="utf-8"))
-    with helm.Chart.load(CHART_DIR) as chart:
-        with pytest.raises(helm.HelmValuesError) as excinfo:
-            chart.render(values, name="credit-scoring", namespace="ns")
+    with (
+        helm.Chart.load(CHART_DIR) as chart,
+        pytest.raises(helm.HelmValuesError) as excinfo,
+    ):
+        chart.render(values, name="credit-scoring", namespace="ns")
     message = str(excinfo.value)
     assert "/api/autoscaling/maxReplicas" in message
     assert "got string, want integer" in message
@@ -154,16 +158,21 @@ def test_schema_rejects_a_wrong_type_in_a_values_file_with_a_clear_message(
         ({"api": {"replicaCount": "2"}}, "/api/replicaCount"),
         ({"ingress": {"enabled": "yes"}}, "/ingress/enabled"),
         ({"api": {"service": {"type": "NodeBalancer"}}}, "/api/service/type"),
-        ({"mlflow": {"artifacts": {"destination": "ftp://bucket"}}}, "/mlflow/artifacts"),
+        (
+            {"mlflow": {"artifacts": {"destination": "ftp://bucket"}}},
+            "/mlflow/artifacts",
+        ),
         # A plaintext secret has no place in values: unknown keys are refused.
         ({"api": {"apiKeys": "key-1,key-2"}}, "/api"),
         ({"image": {"digest": "latest"}}, "/image/digest"),
     ],
 )
 def test_schema_rejects_invalid_values(values: dict[str, Any], pointer: str) -> None:
-    with helm.Chart.load(CHART_DIR) as chart:
-        with pytest.raises(helm.HelmValuesError, match=re.escape(pointer)):
-            chart.validate_schema(values)
+    with (
+        helm.Chart.load(CHART_DIR) as chart,
+        pytest.raises(helm.HelmValuesError, match=re.escape(pointer)),
+    ):
+        chart.validate_schema(values)
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -192,7 +201,9 @@ def test_kinds_per_environment(rendered: dict[str, list[Manifest]]) -> None:
     for env in ENVS:
         assert COMMON_KINDS <= kinds[env], (env, COMMON_KINDS - kinds[env])
         assert "Secret" not in kinds[env], "the chart must never create a Secret"
-    assert {"HorizontalPodAutoscaler", "PodDisruptionBudget", "Ingress"} <= kinds["prod"]
+    assert {"HorizontalPodAutoscaler", "PodDisruptionBudget", "Ingress"} <= kinds[
+        "prod"
+    ]
     assert {"HorizontalPodAutoscaler", "PodDisruptionBudget", "Ingress"}.isdisjoint(
         kinds["staging"]
     )
@@ -207,7 +218,9 @@ def test_kinds_per_environment(rendered: dict[str, list[Manifest]]) -> None:
 def test_api_deployment_is_named_for_the_rollout_command(
     rendered: dict[str, list[Manifest]], env: str
 ) -> None:
-    assert one(rendered[env], "Deployment", "api")["metadata"]["name"] == "api-deployment"
+    assert (
+        one(rendered[env], "Deployment", "api")["metadata"]["name"] == "api-deployment"
+    )
 
 
 def test_api_deployment_name_is_configurable(render: RenderFn) -> None:
@@ -219,7 +232,9 @@ def test_api_deployment_name_is_configurable(render: RenderFn) -> None:
     assert hpa["spec"]["scaleTargetRef"]["name"] == "scoring-api"
 
 
-def test_image_tags_are_pinned_per_environment(rendered: dict[str, list[Manifest]]) -> None:
+def test_image_tags_are_pinned_per_environment(
+    rendered: dict[str, list[Manifest]],
+) -> None:
     def images(env: str) -> set[str]:
         return {c["image"] for w in _pods(rendered[env]) for c in _containers(w)}
 
@@ -253,7 +268,9 @@ def test_staging_is_one_small_replica_without_autoscaling(
     assert resources["limits"]["memory"] == "768Mi"
 
 
-def test_prod_autoscales_3_to_20_on_cpu_and_memory(rendered: dict[str, list[Manifest]]) -> None:
+def test_prod_autoscales_3_to_20_on_cpu_and_memory(
+    rendered: dict[str, list[Manifest]],
+) -> None:
     objects = rendered["prod"]
     hpa = one(objects, "HorizontalPodAutoscaler")
     api = one(objects, "Deployment", "api")
@@ -264,7 +281,9 @@ def test_prod_autoscales_3_to_20_on_cpu_and_memory(rendered: dict[str, list[Mani
         "name": api["metadata"]["name"],
     }
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 20)
-    targets = {m["resource"]["name"]: m["resource"]["target"] for m in hpa["spec"]["metrics"]}
+    targets = {
+        m["resource"]["name"]: m["resource"]["target"] for m in hpa["spec"]["metrics"]
+    }
     assert targets == {
         "cpu": {"type": "Utilization", "averageUtilization": 70},
         "memory": {"type": "Utilization", "averageUtilization": 80},
@@ -285,13 +304,16 @@ def test_prod_pdb_protects_the_api_pods(rendered: dict[str, list[Manifest]]) -> 
     objects = rendered["prod"]
     pdb = one(objects, "PodDisruptionBudget")
     assert pdb["spec"]["minAvailable"] == 2
-    assert pdb["spec"]["minAvailable"] < one(objects, "HorizontalPodAutoscaler")["spec"][
-        "minReplicas"
-    ], "a PDB at or above the minimum replica count blocks every node drain"
+    assert (
+        pdb["spec"]["minAvailable"]
+        < one(objects, "HorizontalPodAutoscaler")["spec"]["minReplicas"]
+    ), "a PDB at or above the minimum replica count blocks every node drain"
     assert _components_selected(objects, pdb["spec"]["selector"]) == {"api"}
 
 
-def test_prod_spreads_api_pods_over_zones_and_nodes(rendered: dict[str, list[Manifest]]) -> None:
+def test_prod_spreads_api_pods_over_zones_and_nodes(
+    rendered: dict[str, list[Manifest]],
+) -> None:
     api = one(rendered["prod"], "Deployment", "api")
     constraints = api["spec"]["template"]["spec"]["topologySpreadConstraints"]
     assert {c["topologyKey"] for c in constraints} == {
@@ -300,12 +322,15 @@ def test_prod_spreads_api_pods_over_zones_and_nodes(rendered: dict[str, list[Man
     }
     for constraint in constraints:
         assert _selects(constraint["labelSelector"], pod_labels(api))
-    assert "topologySpreadConstraints" not in one(rendered["staging"], "Deployment", "api")[
-        "spec"
-    ]["template"]["spec"]
+    assert (
+        "topologySpreadConstraints"
+        not in one(rendered["staging"], "Deployment", "api")["spec"]["template"]["spec"]
+    )
 
 
-def test_prod_ingress_terminates_tls_for_the_api(rendered: dict[str, list[Manifest]]) -> None:
+def test_prod_ingress_terminates_tls_for_the_api(
+    rendered: dict[str, list[Manifest]],
+) -> None:
     objects = rendered["prod"]
     ingress = one(objects, "Ingress")
     assert ingress["spec"]["ingressClassName"] == "nginx"
@@ -317,7 +342,9 @@ def test_prod_ingress_terminates_tls_for_the_api(rendered: dict[str, list[Manife
         for path in rule["http"]["paths"]:
             backend = path["backend"]["service"]
             assert backend["name"] == api_service["metadata"]["name"]
-            assert backend["port"]["name"] in {p["name"] for p in api_service["spec"]["ports"]}
+            assert backend["port"]["name"] in {
+                p["name"] for p in api_service["spec"]["ports"]
+            }
 
 
 def test_service_type_is_configurable(render: RenderFn) -> None:
@@ -342,14 +369,20 @@ def _probe(container: Manifest, kind: str) -> tuple[str, str]:
 def test_probes_use_named_ports_and_the_health_endpoints(
     rendered: dict[str, list[Manifest]], env: str
 ) -> None:
-    api = one(rendered[env], "Deployment", "api")["spec"]["template"]["spec"]["containers"][0]
+    api = one(rendered[env], "Deployment", "api")["spec"]["template"]["spec"][
+        "containers"
+    ][0]
     assert api["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
     assert _probe(api, "livenessProbe") == ("/healthz", "http")
     assert _probe(api, "startupProbe") == ("/healthz", "http")
     assert _probe(api, "readinessProbe") == ("/readyz", "http")
 
-    mlflow = one(rendered[env], "Deployment", "mlflow")["spec"]["template"]["spec"]["containers"][0]
-    assert mlflow["ports"] == [{"name": "http", "containerPort": 5000, "protocol": "TCP"}]
+    mlflow = one(rendered[env], "Deployment", "mlflow")["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    assert mlflow["ports"] == [
+        {"name": "http", "containerPort": 5000, "protocol": "TCP"}
+    ]
     for kind in ("livenessProbe", "readinessProbe", "startupProbe"):
         assert _probe(mlflow, kind) == ("/health", "http")
 
@@ -363,7 +396,9 @@ def test_every_pod_is_hardened(rendered: dict[str, list[Manifest]], env: str) ->
         spec = pod_spec(workload)
         assert spec["automountServiceAccountToken"] is False, where
         assert spec["securityContext"]["runAsNonRoot"] is True, where
-        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, where
+        assert spec["securityContext"]["seccompProfile"] == {
+            "type": "RuntimeDefault"
+        }, where
         for container in _containers(workload):
             sc = container["securityContext"]
             assert sc["runAsNonRoot"] is True, where
@@ -393,7 +428,11 @@ def test_api_writes_only_to_emptydirs_it_is_configured_with(
         for m in container["volumeMounts"]
         if not m.get("readOnly")
     }
-    assert set(writable) == {"/tmp", "/var/lib/credit-scoring", "/var/cache/credit-scoring"}
+    assert set(writable) == {
+        "/tmp",
+        "/var/lib/credit-scoring",
+        "/var/cache/credit-scoring",
+    }
     assert all("emptyDir" in v for v in writable.values())
     config = one(objects, "ConfigMap", "api")["data"]
     assert config["CREDIT_SCORING_HOME"] == "/var/lib/credit-scoring"
@@ -406,13 +445,21 @@ def test_prometheus_scrapes_the_api_port(rendered: dict[str, list[Manifest]]) ->
     assert annotations["prometheus.io/scrape"] == "true"
     assert annotations["prometheus.io/path"] == "/metrics"
     port = int(annotations["prometheus.io/port"])
-    assert port in {p["containerPort"] for p in api["spec"]["template"]["spec"]["containers"][0]["ports"]}
+    assert port in {
+        p["containerPort"]
+        for p in api["spec"]["template"]["spec"]["containers"][0]["ports"]
+    }
 
 
-def test_service_monitor_by_value(render: RenderFn, rendered: dict[str, list[Manifest]]) -> None:
+def test_service_monitor_by_value(
+    render: RenderFn, rendered: dict[str, list[Manifest]]
+) -> None:
     assert not find(rendered["prod"], "ServiceMonitor")
     values = env_values("prod")
-    values["api"]["metrics"]["serviceMonitor"] = {"enabled": True, "labels": {"release": "kps"}}
+    values["api"]["metrics"]["serviceMonitor"] = {
+        "enabled": True,
+        "labels": {"release": "kps"},
+    }
     objects = render("prod", values)
     monitor = one(objects, "ServiceMonitor")
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
@@ -434,21 +481,31 @@ def test_selectors_match_pod_labels_and_services_target_named_ports(
 ) -> None:
     objects = rendered[env]
     for workload in find(objects, "Deployment") + find(objects, "StatefulSet"):
-        assert _selects(workload["spec"]["selector"], pod_labels(workload)), workload["metadata"]
+        assert _selects(workload["spec"]["selector"], pod_labels(workload)), workload[
+            "metadata"
+        ]
     expected_ports = {"api": 8000, "mlflow": 5000, "postgresql": 5432}
     for service in find(objects, "Service"):
         targets = [
-            w for w in _pods(objects) if w["kind"] != "Pod" and _selects(
-                {"matchLabels": service["spec"]["selector"]}, pod_labels(w)
-            )
+            w
+            for w in _pods(objects)
+            if w["kind"] != "Pod"
+            and _selects({"matchLabels": service["spec"]["selector"]}, pod_labels(w))
         ]
-        assert len(targets) == 1, f"{service['metadata']['name']} selects {len(targets)} workloads"
+        assert len(targets) == 1, (
+            f"{service['metadata']['name']} selects {len(targets)} workloads"
+        )
         component = service["metadata"]["labels"]["app.kubernetes.io/component"]
         container_ports = {
-            p["name"]: p["containerPort"] for c in _containers(targets[0]) for p in c["ports"]
+            p["name"]: p["containerPort"]
+            for c in _containers(targets[0])
+            for p in c["ports"]
         }
         for port in service["spec"]["ports"]:
-            assert port["targetPort"] in container_ports, (service["metadata"]["name"], port)
+            assert port["targetPort"] in container_ports, (
+                service["metadata"]["name"],
+                port,
+            )
             assert container_ports[port["targetPort"]] == expected_ports[component]
 
 
@@ -468,7 +525,9 @@ def test_service_accounts_exist_and_have_no_token(
 def test_config_change_rolls_the_api_pods(render: RenderFn) -> None:
     def checksum(values: dict[str, Any]) -> str:
         api = one(render("staging", values), "Deployment", "api")
-        return str(api["spec"]["template"]["metadata"]["annotations"]["checksum/config"])
+        return str(
+            api["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+        )
 
     base = env_values("staging")
     changed = copy.deepcopy(base)
@@ -484,7 +543,14 @@ def test_config_change_rolls_the_api_pods(render: RenderFn) -> None:
 # Secrets and configuration contract with the application
 # --------------------------------------------------------------------------------------------
 
-SECRET_NAME_HINTS = ("PASSWORD", "SECRET", "TOKEN", "API_KEY", "DATABASE_URL", "STORE_URI")
+SECRET_NAME_HINTS = (
+    "PASSWORD",
+    "SECRET",
+    "TOKEN",
+    "API_KEY",
+    "DATABASE_URL",
+    "STORE_URI",
+)
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -516,31 +582,40 @@ def test_secrets_come_only_from_the_existing_secret(
                         m["mountPath"]
                         for m in container["volumeMounts"]
                         if any(
-                            v["name"] == m["name"] and "secret" in v for v in spec["volumes"]
+                            v["name"] == m["name"] and "secret" in v
+                            for v in spec["volumes"]
                         )
                     ]
-                    assert any(env_var["value"].startswith(p + "/") for p in secret_mounts)
+                    assert any(
+                        env_var["value"].startswith(p + "/") for p in secret_mounts
+                    )
                 elif any(hint in env_var["name"] for hint in SECRET_NAME_HINTS):
                     # Only a reference to another (secret) variable may be inlined.
                     assert "$(" in env_var.get("value", ""), (env, env_var)
                     assert "@" in env_var["value"] and ":$(" in env_var["value"]
     assert referenced and referenced <= allowed_keys, referenced - allowed_keys
     expected = {"api-keys", "admin-api-key", "webhook-secret"}
-    expected |= {"postgres-password"} if env == "staging" else {"mlflow-backend-store-uri"}
+    expected |= (
+        {"postgres-password"} if env == "staging" else {"mlflow-backend-store-uri"}
+    )
     if env == "prod":
         expected.add("database-url")
     assert expected <= referenced
 
 
 def test_values_files_hold_no_secret() -> None:
-    pattern = re.compile(r"(password|passwd|secret|token|api[-_]?key)\s*:\s*(\S+)", re.I)
+    pattern = re.compile(
+        r"(password|passwd|secret|token|api[-_]?key)\s*:\s*(\S+)", re.IGNORECASE
+    )
     for path in sorted(CHART_DIR.glob("values*.yaml")):
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             code = line.split("#", 1)[0]
             match = pattern.search(code)
             if match:
                 # Allowed: names of secrets/keys, never their content.
-                assert re.fullmatch(r"[a-z0-9-]+|\"\"|\{\}", match.group(2)), f"{path}:{number}"
+                assert re.fullmatch(r"[a-z0-9-]+|\"\"|\{\}", match.group(2)), (
+                    f"{path}:{number}"
+                )
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -557,15 +632,21 @@ def test_api_config_is_understood_by_the_application_settings(
     for key in config:
         if key.startswith("CREDIT_SCORING_"):
             field = key.removeprefix("CREDIT_SCORING_").lower()
-            assert field in Settings.model_fields, f"{key} is not a setting of the application"
+            assert field in Settings.model_fields, (
+                f"{key} is not a setting of the application"
+            )
 
     # Materialise the mounted secret files under tmp_path, as the kubelet would.
     mount = next(
         m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "secrets"
     )
     secret_volume = next(v for v in spec["volumes"] if v["name"] == "secrets")["secret"]
-    contents = {"api-keys": "key-one, key-two", "admin-api-key": "admin", "webhook-secret": "whs",
-                "database-url": "postgresql://u:p@db:5432/predictions"}
+    contents = {
+        "api-keys": "key-one, key-two",
+        "admin-api-key": "admin",
+        "webhook-secret": "whs",
+        "database-url": "postgresql://u:p@db:5432/predictions",
+    }
     mounted = tmp_path / "secrets"
     mounted.mkdir()
     for item in secret_volume["items"]:
@@ -607,7 +688,9 @@ def test_mlflow_accepts_the_host_header_the_api_sends(
     rendered: dict[str, list[Manifest]], env: str
 ) -> None:
     objects = rendered[env]
-    mlflow = one(objects, "Deployment", "mlflow")["spec"]["template"]["spec"]["containers"][0]
+    mlflow = one(objects, "Deployment", "mlflow")["spec"]["template"]["spec"][
+        "containers"
+    ][0]
     assert mlflow["command"] == ["mlflow", "server"]
     args = _args(mlflow)
     assert args["--host"] == "0.0.0.0" and args["--port"] == "5000"
@@ -626,7 +709,9 @@ def test_mlflow_accepts_the_host_header_the_api_sends(
     assert not any("backend-store-uri" in a for a in mlflow.get("args", []))
 
 
-def test_artifact_store_by_value(rendered: dict[str, list[Manifest]], render: RenderFn) -> None:
+def test_artifact_store_by_value(
+    rendered: dict[str, list[Manifest]], render: RenderFn
+) -> None:
     prod = one(rendered["prod"], "Deployment", "mlflow")
     prod_container = prod["spec"]["template"]["spec"]["containers"][0]
     assert _args(prod_container)["--artifacts-destination"] == (
@@ -638,18 +723,29 @@ def test_artifact_store_by_value(rendered: dict[str, list[Manifest]], render: Re
     staging = one(staging_objects, "Deployment", "mlflow")
     container = staging["spec"]["template"]["spec"]["containers"][0]
     assert _args(container)["--artifacts-destination"] == "/mlartifacts"
-    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == "/mlartifacts")
-    volume = next(v for v in staging["spec"]["template"]["spec"]["volumes"] if v["name"] == mount["name"])
+    mount = next(
+        m for m in container["volumeMounts"] if m["mountPath"] == "/mlartifacts"
+    )
+    volume = next(
+        v
+        for v in staging["spec"]["template"]["spec"]["volumes"]
+        if v["name"] == mount["name"]
+    )
     pvc = one(staging_objects, "PersistentVolumeClaim")
     assert volume["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
     assert staging["spec"]["strategy"]["type"] == "Recreate"
 
-    for destination in ("gs://bucket/mlflow", "wasbs://c@acct.blob.core.windows.net/mlflow"):
+    for destination in (
+        "gs://bucket/mlflow",
+        "wasbs://c@acct.blob.core.windows.net/mlflow",
+    ):
         values = env_values("staging")
         values["mlflow"]["artifacts"]["destination"] = destination
         objects = render("staging", values)
         assert not find(objects, "PersistentVolumeClaim")
-        container = one(objects, "Deployment", "mlflow")["spec"]["template"]["spec"]["containers"][0]
+        container = one(objects, "Deployment", "mlflow")["spec"]["template"]["spec"][
+            "containers"
+        ][0]
         assert _args(container)["--artifacts-destination"] == destination
 
 
@@ -659,7 +755,12 @@ def test_migration_hook_job(rendered: dict[str, list[Manifest]]) -> None:
     assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
     assert "before-hook-creation" in annotations["helm.sh/hook-delete-policy"]
     container = job["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"] == ["mlflow", "db", "upgrade", "$(MLFLOW_BACKEND_STORE_URI)"]
+    assert container["command"] == [
+        "mlflow",
+        "db",
+        "upgrade",
+        "$(MLFLOW_BACKEND_STORE_URI)",
+    ]
     uri = next(e for e in container["env"] if e["name"] == "MLFLOW_BACKEND_STORE_URI")
     assert uri["valueFrom"]["secretKeyRef"]["key"] == "mlflow-backend-store-uri"
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
@@ -671,11 +772,15 @@ def test_migration_hook_job(rendered: dict[str, list[Manifest]]) -> None:
     assert staging_job["metadata"]["annotations"]["helm.sh/hook"] == "pre-upgrade"
 
 
-def test_staging_mlflow_uses_the_in_chart_postgresql(rendered: dict[str, list[Manifest]]) -> None:
+def test_staging_mlflow_uses_the_in_chart_postgresql(
+    rendered: dict[str, list[Manifest]],
+) -> None:
     objects = rendered["staging"]
     database = one(objects, "StatefulSet", "postgresql")
     service = one(objects, "Service", "postgresql")
-    mlflow = one(objects, "Deployment", "mlflow")["spec"]["template"]["spec"]["containers"][0]
+    mlflow = one(objects, "Deployment", "mlflow")["spec"]["template"]["spec"][
+        "containers"
+    ][0]
     env = {e["name"]: e for e in mlflow["env"]}
     names = list(env)
     # Dependent variables must be defined before the one that expands them.
@@ -683,11 +788,16 @@ def test_staging_mlflow_uses_the_in_chart_postgresql(rendered: dict[str, list[Ma
     uri = urlsplit(env["MLFLOW_BACKEND_STORE_URI"]["value"])
     assert uri.scheme == "postgresql"
     assert uri.hostname == service["metadata"]["name"] and uri.port == 5432
-    db_env = {e["name"]: e.get("value") for e in database["spec"]["template"]["spec"]["containers"][0]["env"]}
+    db_env = {
+        e["name"]: e.get("value")
+        for e in database["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
     assert uri.path == "/" + db_env["POSTGRES_DB"]
     assert uri.username == db_env["POSTGRES_USER"]
     assert db_env["POSTGRES_PASSWORD_FILE"].startswith("/etc/postgresql-secrets/")
-    assert database["spec"]["template"]["spec"]["containers"][0]["image"] == "postgres:16"
+    assert (
+        database["spec"]["template"]["spec"]["containers"][0]["image"] == "postgres:16"
+    )
 
 
 def _policy(objects: list[Manifest], component: str) -> Manifest:
@@ -715,7 +825,9 @@ def test_network_policies_isolate_mlflow_and_the_database(
     }
     assert set(mlflow_policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
     assert _ingress_components(objects, mlflow_policy) == {"api", "mlflow-migration"}
-    assert [p["port"] for r in mlflow_policy["spec"]["ingress"] for p in r["ports"]] == ["http"]
+    assert [
+        p["port"] for r in mlflow_policy["spec"]["ingress"] for p in r["ports"]
+    ] == ["http"]
 
     api_policy = _policy(objects, "api")
     assert _components_selected(objects, api_policy["spec"]["podSelector"]) == {"api"}
@@ -728,7 +840,9 @@ def test_network_policies_isolate_mlflow_and_the_database(
 
     if env == "staging":
         db_policy = _policy(objects, "postgresql")
-        assert _components_selected(objects, db_policy["spec"]["podSelector"]) == {"postgresql"}
+        assert _components_selected(objects, db_policy["spec"]["podSelector"]) == {
+            "postgresql"
+        }
         assert _ingress_components(objects, db_policy) == {"mlflow", "mlflow-migration"}
         assert db_policy["spec"]["egress"] == []
         assert "Egress" in db_policy["spec"]["policyTypes"]
@@ -742,7 +856,11 @@ def test_prod_api_accepts_only_the_ingress_controller_and_the_helm_test(
     objects = rendered["prod"]
     rules = _policy(objects, "api")["spec"]["ingress"]
     peers = [peer for rule in rules for peer in rule["from"]]
-    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}} in peers
+    assert {
+        "namespaceSelector": {
+            "matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}
+        }
+    } in peers
     pod_peers = [p["podSelector"] for p in peers if "podSelector" in p]
     assert {c for s in pod_peers for c in _components_selected(objects, s)} == {"test"}
 
@@ -768,14 +886,20 @@ def test_helm_test_pod_calls_the_api_readiness_endpoint(
 
 def test_notes_tell_how_to_verify_and_roll_out() -> None:
     notes = render_chart.render("prod")["credit-scoring-chart/templates/NOTES.txt"]
-    assert "kubectl rollout restart deployment/api-deployment --namespace prod-mlops" in notes
+    assert (
+        "kubectl rollout restart deployment/api-deployment --namespace prod-mlops"
+        in notes
+    )
     assert "helm test credit-scoring-prod --namespace prod-mlops" in notes
     assert "https://credit-scoring.example.com/readyz" in notes
 
 
 def test_upgrade_render_matches_install_render() -> None:
     install = {(o["kind"], o["metadata"]["name"]) for o in render_objects("prod")}
-    upgrade = {(o["kind"], o["metadata"]["name"]) for o in render_objects("prod", is_upgrade=True)}
+    upgrade = {
+        (o["kind"], o["metadata"]["name"])
+        for o in render_objects("prod", is_upgrade=True)
+    }
     assert install == upgrade
 
 
