@@ -58,7 +58,7 @@ def _ensure_docker() -> list[str]:
     if STANDIN.is_file() and os.environ.get("CREDIT_SCORING_E2E_STANDIN", "1") != "0":
         try:
             proc = subprocess.run(
-                [str(STANDIN), "python:3.11-slim", "postgres:16"],
+                ["bash", str(STANDIN), "python:3.11-slim", "postgres:16"],
                 cwd=REPO_ROOT, capture_output=True, text=True, timeout=1500, check=False,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
