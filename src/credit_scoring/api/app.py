@@ -11,7 +11,7 @@ Run it with ``credit-scoring serve`` or ``uvicorn --factory credit_scoring.api.a
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
@@ -19,15 +19,28 @@ from typing import Annotated, Any
 
 import anyio
 import orjson
-from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request, Response, status
+from fastapi import (
+    Body,
+    Depends,
+    FastAPI,
+    HTTPException,
+    Query,
+    Request,
+    Response,
+    status,
+)
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 
 from credit_scoring.api import webhook
 from credit_scoring.api.auth import KeyChecker, require_admin_key, require_scoring_key
 from credit_scoring.api.logs import configure_logging, new_request_id, request_id_var
 from credit_scoring.api.metrics import CONTENT_TYPE_LATEST, ApiMetrics
-from credit_scoring.api.model_manager import LoadedModel, ModelManager, ModelSource, ScoringModel
+from credit_scoring.api.model_manager import (
+    LoadedModel,
+    ModelManager,
+    ModelSource,
+    ScoringModel,
+)
 from credit_scoring.api.prediction_log import (
     JsonlSink,
     PostgresSink,
@@ -68,7 +81,9 @@ def bundled_schema_path() -> Path:
     return Path(str(files("credit_scoring") / "data" / "bundled" / "german_credit.schema.yaml"))
 
 
-def _json(content: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+def _json(
+    content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
     return Response(
         orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY),
         status_code=status_code,
@@ -224,7 +239,7 @@ def create_app(
         if isinstance(predlog.sink, PostgresSink):
             try:
                 await anyio.to_thread.run_sync(predlog.sink.ensure_table)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - the writer retries; serving goes on
                 logger.error("prediction log database unreachable at start (will retry): %s", exc)
         predlog.start()
         manager.start()
@@ -348,7 +363,7 @@ def create_app(
     ) -> Response:
         """Probability of default, score points, decision and the top adverse reason codes."""
         loaded = serving(request)
-        record = application.model_dump()
+        record = application.model_dump()  # type: ignore[attr-defined]
         limit = settings.max_reasons if max_reasons is None else max_reasons
         result = loaded.model.score([record], max_reasons=limit)[0]
         rid = request.state.request_id
@@ -376,7 +391,7 @@ def create_app(
     ) -> Response:
         """Score up to ``max_batch_size`` applications with one model version (vectorised)."""
         loaded = serving(request)
-        records = [a.model_dump() for a in batch.applications]
+        records = [a.model_dump() for a in batch.applications]  # type: ignore[attr-defined]
         limit = settings.max_reasons if max_reasons is None else max_reasons
         if len(records) > _THREAD_BATCH_ROWS:
             results = await anyio.to_thread.run_sync(

@@ -100,7 +100,8 @@ class MlflowModelSource:
         # Fail fast instead of MLflow's default minutes of retries: the poll loop retries anyway.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-        from mlflow.tracking import MlflowClient  # deferred: importing mlflow costs seconds
+        # deferred: importing mlflow costs seconds
+        from mlflow.tracking import MlflowClient
 
         self.name = settings.model_name
         self.alias = settings.serve_alias
@@ -354,7 +355,7 @@ class ModelManager:
         try:
             source = self._source_or_create()
             ref = source.resolve()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any registry failure keeps the old model
             self.metrics.registry_errors.inc()
             detail = (
                 f"cannot resolve models:/{name}@{alias} at {self.settings.resolved_tracking_uri}: "
@@ -374,7 +375,7 @@ class ModelManager:
             )
         try:
             loaded = self._fetch_and_check(source, ref)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure refuses the version
             self._refused.add(ref.version)
             detail = f"refused version {ref.version} of {name}: {_short(exc)}"
             if previous is not None:
@@ -396,7 +397,7 @@ class ModelManager:
             model = self._load_checked(model_dir)
             try:
                 metrics = source.metrics(ref)
-            except Exception as exc:  # metrics are informative only
+            except Exception as exc:  # noqa: BLE001 - metrics are informative only
                 logger.warning("cannot read metrics of run %s: %s", ref.run_id, _short(exc))
                 metrics = {}
             meta = {
@@ -430,7 +431,7 @@ class ModelManager:
         vdir, meta = found
         try:
             model = self._load_checked(vdir / meta.get("model_dir", "model"))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a bad cache entry is skipped
             logger.error("cached model version %s is unusable: %s", meta.get("version"), exc)
             return
         loaded = LoadedModel(

@@ -102,7 +102,7 @@ class PostgresSink:
         self._conn: Any = None
 
     def _connection(self) -> Any:
-        import psycopg2  # imported lazily: only needed when a database is configured
+        import psycopg2  # type: ignore[import-untyped]  # lazily: only with a database
 
         if self._conn is None or self._conn.closed:
             self._conn = psycopg2.connect(self._dsn, connect_timeout=self._timeout)
@@ -115,7 +115,7 @@ class PostgresSink:
         self._connection()
 
     def write(self, rows: list[Row]) -> None:
-        from psycopg2.extras import Json, execute_values
+        from psycopg2.extras import Json, execute_values  # type: ignore[import-untyped]
 
         values = [
             (
@@ -246,7 +246,7 @@ class PredictionLogger:
                 self.sink.write(batch)
                 self.metrics.predlog_written.labels(self.sink.name).inc(len(batch))
                 return
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - retried, then spilled to the fallback
                 self.metrics.predlog_errors.labels(self.sink.name).inc()
                 logger.warning(
                     "prediction log write to %s failed (attempt %d, %d rows): %s",

@@ -49,7 +49,7 @@ def example_application(schema: FeatureSchema) -> dict[str, Any]:
             lo = feature.min if feature.min is not None else 0.0
             hi = feature.max if feature.max is not None else lo + 10.0
             mid = lo + (hi - lo) / 10
-            example[feature.name] = int(round(mid)) if feature.integer else round(mid, 2)
+            example[feature.name] = round(mid) if feature.integer else round(mid, 2)
     return example
 
 

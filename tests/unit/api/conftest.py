@@ -134,3 +134,13 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
         return Settings(**base)
 
     return make
+
+
+@pytest.fixture
+def make_source(model_dirs: dict[str, Path]) -> Callable[..., DirSource]:
+    """Build a :class:`DirSource` over the test model directories."""
+
+    def make(alias_version: str | None = "1") -> DirSource:
+        return DirSource(model_dirs, alias_version)
+
+    return make
