@@ -595,9 +595,9 @@ def test_secrets_come_only_from_the_existing_secret(
                     assert "@" in env_var["value"] and ":$(" in env_var["value"]
     assert referenced and referenced <= allowed_keys, referenced - allowed_keys
     expected = {"api-keys", "admin-api-key", "webhook-secret"}
-    expected |= (
-        {"postgres-password"} if env == "staging" else {"mlflow-backend-store-uri"}
-    )
+    expected.add("mlflow-backend-store-uri")
+    if env == "staging":
+        expected.add("postgres-password")
     if env == "prod":
         expected.add("database-url")
     assert expected <= referenced
@@ -691,7 +691,9 @@ def test_mlflow_accepts_the_host_header_the_api_sends(
     mlflow = one(objects, "Deployment", "mlflow")["spec"]["template"]["spec"][
         "containers"
     ][0]
-    assert mlflow["command"] == ["mlflow", "server"]
+    # No command: the image's entrypoint (URI file, driver, database wait) must run.
+    assert "command" not in mlflow
+    assert mlflow["args"][:2] == ["mlflow", "server"]
     args = _args(mlflow)
     assert args["--host"] == "0.0.0.0" and args["--port"] == "5000"
     assert "--serve-artifacts" in args
@@ -704,9 +706,22 @@ def test_mlflow_accepts_the_host_header_the_api_sends(
     ):
         assert any(fnmatch.fnmatch(host, pattern) for pattern in allowed), host
     assert "*" not in allowed
-    env_names = {e["name"] for e in mlflow["env"]}
-    assert "MLFLOW_BACKEND_STORE_URI" in env_names  # read by `mlflow server` itself
-    assert not any("backend-store-uri" in a for a in mlflow.get("args", []))
+    assert not any("backend-store-uri" in a for a in mlflow["args"])
+    _assert_backend_uri_from_secret_file(one(objects, "Deployment", "mlflow"))
+
+
+def _assert_backend_uri_from_secret_file(workload: Manifest) -> None:
+    spec = pod_spec(workload)
+    container = spec["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    assert "MLFLOW_BACKEND_STORE_URI" not in env
+    path = Path(env["MLFLOW_BACKEND_STORE_URI_FILE"]["value"])
+    mount = next(
+        m for m in container["volumeMounts"] if m["mountPath"] == str(path.parent)
+    )
+    volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
+    items = {i["path"]: i["key"] for i in volume["secret"]["items"]}
+    assert items[path.name] == "mlflow-backend-store-uri"
 
 
 def test_artifact_store_by_value(
@@ -755,14 +770,11 @@ def test_migration_hook_job(rendered: dict[str, list[Manifest]]) -> None:
     assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
     assert "before-hook-creation" in annotations["helm.sh/hook-delete-policy"]
     container = job["spec"]["template"]["spec"]["containers"][0]
-    assert container["command"] == [
-        "mlflow",
-        "db",
-        "upgrade",
-        "$(MLFLOW_BACKEND_STORE_URI)",
-    ]
-    uri = next(e for e in container["env"] if e["name"] == "MLFLOW_BACKEND_STORE_URI")
-    assert uri["valueFrom"]["secretKeyRef"]["key"] == "mlflow-backend-store-uri"
+    assert container["command"][:2] == ["python", "-c"]
+    assert (
+        "upgrade.main(" in container["command"][2]
+    )  # run for real in test_mlflow_runtime
+    _assert_backend_uri_from_secret_file(job)
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
     # Hooks run before the chart's ServiceAccounts exist.
     assert "serviceAccountName" not in job["spec"]["template"]["spec"]
@@ -778,15 +790,11 @@ def test_staging_mlflow_uses_the_in_chart_postgresql(
     objects = rendered["staging"]
     database = one(objects, "StatefulSet", "postgresql")
     service = one(objects, "Service", "postgresql")
-    mlflow = one(objects, "Deployment", "mlflow")["spec"]["template"]["spec"][
-        "containers"
-    ][0]
-    env = {e["name"]: e for e in mlflow["env"]}
-    names = list(env)
-    # Dependent variables must be defined before the one that expands them.
-    assert names.index("MLFLOW_DB_PASSWORD") < names.index("MLFLOW_BACKEND_STORE_URI")
-    uri = urlsplit(env["MLFLOW_BACKEND_STORE_URI"]["value"])
-    assert uri.scheme == "postgresql"
+    _assert_backend_uri_from_secret_file(one(objects, "Deployment", "mlflow"))
+    # NOTES.txt tells which URI to store in the secret for the in-chart database.
+    notes = render_chart.render("staging")["credit-scoring-chart/templates/NOTES.txt"]
+    line = next(x for x in notes.splitlines() if "@" in x and "postgresql://" in x)
+    uri = urlsplit(line.strip())
     assert uri.hostname == service["metadata"]["name"] and uri.port == 5432
     db_env = {
         e["name"]: e.get("value")

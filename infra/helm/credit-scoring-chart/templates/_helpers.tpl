@@ -122,12 +122,12 @@ In-cluster MLflow tracking URI seen by the API (or the external one).
 
 {{/*
 Host headers MLflow accepts: its service under every in-cluster DNS form, with and without the
-port, localhost (in-pod checks) and the MLflow ingress host.
+port, localhost on any port (in-pod checks, kubectl port-forward) and the MLflow ingress host.
 */}}
 {{- define "credit-scoring.mlflow.allowedHosts" -}}
 {{- $svc := include "credit-scoring.mlflow.fullname" . }}
 {{- $port := int .Values.mlflow.service.port }}
-{{- $hosts := list "localhost" (printf "localhost:%d" $port) "127.0.0.1" (printf "127.0.0.1:%d" $port) }}
+{{- $hosts := list "localhost" "localhost:*" "127.0.0.1" "127.0.0.1:*" }}
 {{- range $name := list $svc (printf "%s.%s" $svc .Release.Namespace) (printf "%s.%s.svc" $svc .Release.Namespace) (printf "%s.%s.svc.cluster.local" $svc .Release.Namespace) }}
 {{- $hosts = append $hosts $name }}
 {{- $hosts = append $hosts (printf "%s:%d" $name $port) }}
@@ -184,29 +184,29 @@ seccompProfile:
 {{- end }}
 
 {{/*
-Env of the MLflow server and the migration job: MLFLOW_BACKEND_STORE_URI from the secret (or
-built from the in-chart PostgreSQL password), HOME on the writable /tmp.
+Env of the MLflow server and the migration job: the backend store URI is read from a file of the
+mounted existingSecret (never an env var or an argument), HOME on the writable /tmp.
 */}}
 {{- define "credit-scoring.mlflow.env" -}}
 - name: HOME
   value: /tmp
-{{- if .Values.postgresql.enabled }}
-- name: MLFLOW_DB_PASSWORD
-  valueFrom:
-    secretKeyRef:
-      name: {{ .Values.existingSecret }}
-      key: {{ .Values.secretKeys.postgresPassword }}
-- name: MLFLOW_BACKEND_STORE_URI
-  # Kubernetes expands $(MLFLOW_DB_PASSWORD); the password must be URL-safe (e.g. hex).
-  value: {{ printf "postgresql://%s:$(MLFLOW_DB_PASSWORD)@%s:5432/%s" .Values.postgresql.username (include "credit-scoring.postgresql.fullname" .) .Values.postgresql.database | quote }}
-{{- else }}
-- name: MLFLOW_BACKEND_STORE_URI
-  valueFrom:
-    secretKeyRef:
-      name: {{ .Values.existingSecret }}
-      key: {{ .Values.secretKeys.mlflowBackendStoreUri }}
-{{- end }}
+- name: MLFLOW_BACKEND_STORE_URI_FILE
+  value: /etc/mlflow/secrets/backend-store-uri
 {{- with .Values.mlflow.extraEnv }}
 {{ toYaml . }}
 {{- end }}
+{{- end }}
+
+{{/*
+The secret volume holding the MLflow backend store URI (server and migration job).
+*/}}
+{{- define "credit-scoring.mlflow.secretVolume" -}}
+- name: mlflow-secrets
+  secret:
+    secretName: {{ .Values.existingSecret }}
+    # 0440: readable by the pod's group (fsGroup 10001), nobody else.
+    defaultMode: 288
+    items:
+      - key: {{ .Values.secretKeys.mlflowBackendStoreUri }}
+        path: backend-store-uri
 {{- end }}
