@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -80,6 +81,16 @@ class Settings(BaseSettings):
     )
     gate_min_fairness_ratio: float = Field(
         default=0.8, description="Four-fifths rule on approval rates."
+    )
+    gate_block_on_raw_ratio: bool = Field(
+        default=False,
+        description="Fail the gate on the raw four-fifths ratio too (default: warn; the ratio "
+        "among non-defaulters always blocks).",
+    )
+    gate_favourable_outcome: Literal["not_declined", "approve"] = Field(
+        default="not_declined",
+        description="Outcome counted as approval in fairness ratios (review = manual "
+        "underwriting, not a rejection).",
     )
     gate_min_group_size: int = Field(
         default=30, description="Groups smaller than this are reported, not judged."

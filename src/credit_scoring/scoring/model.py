@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -253,20 +254,20 @@ def predict_frame(model: CreditModel, frame: Any) -> Any:
     )
 
 
-try:  # the pyfunc wrapper needs mlflow; the fast path above does not
+with warnings.catch_warnings():
+    # Importing mlflow.pyfunc warns about type hints in MLflow's own PythonModel subclasses.
+    warnings.filterwarnings("ignore", message=r".*type hint", category=UserWarning)
     import mlflow.pyfunc
 
-    class CreditScoringPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
-        """MLflow pyfunc wrapper: DataFrame in, probability/score/decision columns out."""
 
-        def load_context(self, context: Any) -> None:
-            self.model = CreditModel.from_files(
-                Path(context.artifacts["booster"]), Path(context.artifacts["credit_model"])
-            )
+class CreditScoringPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+    """MLflow pyfunc wrapper: DataFrame in, probability/score/decision columns out."""
 
-        def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
-            # No type hints: MLflow would otherwise try to infer a schema from them.
-            return predict_frame(self.model, model_input)
+    def load_context(self, context: Any) -> None:
+        self.model = CreditModel.from_files(
+            Path(context.artifacts["booster"]), Path(context.artifacts["credit_model"])
+        )
 
-except ImportError:  # pragma: no cover - mlflow is a dependency; kept importable without it
-    pass
+    # No type hints on purpose: with hints MLflow would coerce inputs by its own rules.
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        return predict_frame(self.model, model_input)

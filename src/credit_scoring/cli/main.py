@@ -1,0 +1,307 @@
+"""The ``credit-scoring`` command line: demo, train, validate, promote, rollback, models, serve,
+monitor, schema and generate.
+
+Heavy imports (MLflow, LightGBM) happen inside the commands so that ``--help`` stays instant.
+Errors the user can fix (bad data, unknown version, failed gate) print one clear message and
+exit non-zero, without a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from credit_scoring.config import Settings, get_settings
+
+app = typer.Typer(
+    name="credit-scoring",
+    help="Train, track, gate, promote and serve credit default-risk models with MLflow.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+T = TypeVar("T")
+
+EXIT_USER_ERROR = 2
+EXIT_GATE_FAILED = 3
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn expected errors into one red line and exit code 2."""
+    from credit_scoring.data.io import DataFileError
+    from credit_scoring.data.validation import DataValidationError
+    from credit_scoring.registry.promotion import PromotionError
+    from credit_scoring.validation.gate import GateError
+
+    try:
+        yield
+    except (DataValidationError, DataFileError, PromotionError, GateError, FileNotFoundError,
+            ValueError) as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        raise typer.Exit(EXIT_USER_ERROR) from None
+
+
+def _settings() -> Settings:
+    settings = get_settings()
+    where = settings.tracking_uri or f"embedded store {settings.resolved_tracking_uri}"
+    console.print(f"[dim]MLflow: {where} · model {settings.model_name!r}[/]")
+    return settings
+
+
+def _run(fn: Callable[[], T]) -> T:
+    with _user_errors():
+        return fn()
+
+
+@app.command()
+def train(
+    data: Annotated[Path | None, typer.Option(help="CSV or Parquet file (default: bundled "
+                                              "German Credit).")] = None,
+    target: Annotated[str | None, typer.Option(help="Target column (needed without --schema).")
+                      ] = None,
+    schema: Annotated[Path | None, typer.Option(help="Declared feature schema (YAML/JSON); "
+                                                "inferred from the data when absent.")] = None,
+    idempotency_key: Annotated[str | None, typer.Option(help="Re-runs with the same key reuse "
+                                                        "the version it created.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Validate data, train and calibrate, evaluate, log to MLflow and register a new version."""
+    from credit_scoring.training.pipeline import train as run_train
+
+    settings = _settings()
+    result = _run(lambda: run_train(data, target, schema, settings, idempotency_key))
+    if json_output:
+        out.print_json(json.dumps({"run_id": result.run_id, "version": result.version,
+                                   "metrics": result.metrics, "reused": result.reused}))
+        return
+    m = result.metrics
+    note = " (reused: same idempotency key)" if result.reused else ""
+    out.print(f"Registered [bold]{settings.model_name}[/] version [bold]{result.version}[/]"
+              f"{note} · run {result.run_id}")
+    if m:
+        out.print(f"holdout AUC {m['test_auc']:.3f} · Gini {m['test_gini']:.3f} · "
+                  f"KS {m['test_ks']:.3f} · Brier {m['test_brier']:.3f} · "
+                  f"ECE {m['test_ece']:.3f}  (scorecard AUC {m['scorecard_test_auc']:.3f})")
+    out.print(f"Next: credit-scoring validate --version {result.version}")
+
+
+@app.command()
+def validate(
+    version: Annotated[int | None, typer.Option(help="Version to validate (default: latest).")
+                       ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Run the validation gate; on a pass set alias 'staging', else exit 3 listing failures."""
+    from credit_scoring.validation.gate import validate_version
+
+    settings = _settings()
+    report = _run(lambda: validate_version(version, settings))
+    if json_output:
+        out.print_json(json.dumps(report.as_dict()))
+    else:
+        table = Table(title=f"Validation gate · {report.model_name} v{report.version}")
+        for col in ("check", "result", "value", "detail"):
+            table.add_column(col)
+        for c in report.checks:
+            result = ("[dim]not judged[/]" if c.passed is None else "[green]pass[/]" if c.passed
+                      else "[yellow]warning[/]" if not c.blocking else "[red]FAIL[/]")
+            value = "" if c.value is None else f"{c.value:.4f}"
+            table.add_row(c.name, result, value, c.detail)
+        out.print(table)
+    if not report.passed:
+        console.print(f"[bold red]gate failed[/] for version {report.version}: "
+                      + "; ".join(report.failed_checks))
+        raise typer.Exit(EXIT_GATE_FAILED)
+    out.print(f"[green]Passed[/]: version {report.version} now has alias 'staging'. "
+              f"Next: credit-scoring promote --version {report.version}")
+
+
+@app.command()
+def promote(
+    version: Annotated[int | None, typer.Option(help="Version (default: the 'staging' one).")
+                       ] = None,
+    reason: Annotated[str, typer.Option(help="Why (recorded as a tag).")] = "",
+    actor: Annotated[str | None, typer.Option("--by", help="Who (default: OS user).")] = None,
+) -> None:
+    """Move alias 'production' to a version that passed the gate (old one becomes 'previous')."""
+    from credit_scoring.registry.promotion import promote as run_promote
+
+    settings = _settings()
+    v = _run(lambda: run_promote(version, reason, actor, settings))
+    out.print(f"[green]Promoted[/] {settings.model_name} version {v} to 'production'.")
+
+
+@app.command()
+def rollback(
+    reason: Annotated[str, typer.Option(help="Why (recorded as a tag).")] = "",
+    actor: Annotated[str | None, typer.Option("--by", help="Who (default: OS user).")] = None,
+) -> None:
+    """Move alias 'production' back to the version that held it before."""
+    from credit_scoring.registry.promotion import rollback as run_rollback
+
+    settings = _settings()
+    v = _run(lambda: run_rollback(reason, actor, settings))
+    out.print(f"[yellow]Rolled back[/]: {settings.model_name} version {v} is 'production' again.")
+
+
+@app.command()
+def models(
+    json_output: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """List registered versions with aliases, gate status and key metrics."""
+    from credit_scoring.registry.promotion import list_versions
+
+    settings = _settings()
+    versions = _run(lambda: list_versions(settings))
+    if json_output:
+        out.print_json(json.dumps([
+            {"version": v.version, "aliases": v.aliases, "validation_status": v.validation_status,
+             "run_id": v.run_id, "created": v.created.isoformat(), "metrics": v.metrics}
+            for v in versions]))
+        return
+    if not versions:
+        out.print(f"No versions of {settings.model_name!r} yet. Run: credit-scoring train")
+        return
+    table = Table(title=f"{settings.model_name} versions")
+    for col in ("version", "aliases", "gate", "AUC", "KS", "Brier", "created", "run"):
+        table.add_column(col)
+    for v in versions:
+        m = v.metrics
+        table.add_row(str(v.version), ", ".join(v.aliases) or "-", v.validation_status,
+                      *(f"{m[k]:.3f}" if k in m else "" for k in
+                        ("test_auc", "test_ks", "test_brier")),
+                      v.created.strftime("%Y-%m-%d %H:%M"), v.run_id[:12])
+    out.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="Disable API keys (local use "
+                                          "only).")] = False,
+) -> None:
+    """Serve the model holding the serving alias (default 'production') with the scoring API."""
+    from credit_scoring.api.server import serve as run_serve
+
+    settings = _settings()
+    if no_auth:
+        settings = settings.model_copy(update={"auth_disabled": True})
+    run_serve(host, port, settings)
+
+
+@app.command()
+def monitor(
+    start: Annotated[datetime | None, typer.Option(help="Window start (UTC); default: end "
+                                                   "minus the monitoring window.")] = None,
+    end: Annotated[datetime | None, typer.Option(help="Window end (UTC); default: now.")] = None,
+    no_log: Annotated[bool, typer.Option("--no-log", help="Do not log the report to MLflow.")
+                      ] = False,
+) -> None:
+    """Compare the prediction log of a window with the production model's training reference."""
+    from credit_scoring.monitoring.drift import run_monitoring
+
+    settings = _settings()
+    report = _run(lambda: run_monitoring(settings, start, end, log_to_mlflow=not no_log))
+    out.print(report.to_json() if hasattr(report, "to_json") else report)
+
+
+@app.command()
+def demo(
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the API on "
+                                              "127.0.0.1:8000 at the end.")] = False,
+    port: Annotated[int, typer.Option(help="API port with --serve.")] = 8000,
+) -> None:
+    """Whole flow on the embedded store: data -> train -> validate -> promote (-> serve)."""
+    from credit_scoring.registry.promotion import promote as run_promote
+    from credit_scoring.training.pipeline import train as run_train
+    from credit_scoring.validation.gate import validate_version
+
+    settings = _settings()
+    out.rule("1/3 train on the bundled German Credit data")
+    result = _run(lambda: run_train(settings=settings))
+    out.print(f"version {result.version}: holdout AUC {result.metrics['test_auc']:.3f}, "
+              f"KS {result.metrics['test_ks']:.3f}")
+    out.rule("2/3 validation gate")
+    report = _run(lambda: validate_version(result.version, settings))
+    for c in report.checks:
+        mark = ("·" if c.passed is None else "✔" if c.passed else "!" if not c.blocking else "✘")
+        out.print(f" {mark} {c.name}: {c.detail}")
+    if not report.passed:
+        console.print("[bold red]gate failed[/]: " + "; ".join(report.failed_checks))
+        raise typer.Exit(EXIT_GATE_FAILED)
+    out.rule("3/3 promotion")
+    v = _run(lambda: run_promote(result.version, "demo", None, settings))
+    out.print(f"[green]version {v} is in production[/]")
+    out.print(
+        "\nNext:\n"
+        "  credit-scoring models                      # versions, aliases, gate status\n"
+        "  credit-scoring serve --no-auth             # API on http://127.0.0.1:8000/docs\n"
+        f"  mlflow ui --backend-store-uri {settings.resolved_tracking_uri}"
+    )
+    if serve_after:
+        from credit_scoring.api.server import serve as run_serve
+
+        console.print("[yellow]Serving without API keys (local demo).[/]")
+        run_serve("127.0.0.1", port, settings.model_copy(update={"auth_disabled": True}))
+
+
+@app.command("schema")
+def schema_cmd(
+    data: Annotated[Path, typer.Option(help="CSV or Parquet file.")],
+    target: Annotated[str, typer.Option(help="Target column.")],
+    output: Annotated[Path, typer.Option("--out", help="Schema file to write (.yaml/.json).")],
+) -> None:
+    """Infer a feature schema from a data file, to review and declare."""
+    from credit_scoring.data.io import read_table
+    from credit_scoring.data.schema import infer_schema
+
+    schema = _run(lambda: infer_schema(read_table(data), target))
+    schema.dump(output)
+    out.print(f"Wrote {output} ({len(schema.features)} features, target {target!r}).")
+
+
+@app.command()
+def generate(
+    rows: Annotated[int, typer.Option(help="Number of applications.")],
+    output: Annotated[Path, typer.Option("--out", help="Output file (.csv or .parquet).")],
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    schema_out: Annotated[Path | None, typer.Option(help="Also write the declared schema.")
+                          ] = None,
+) -> None:
+    """Write seeded synthetic applications with a known true PD (column true_pd)."""
+    from credit_scoring.data.synthetic import generate as run_generate
+    from credit_scoring.data.synthetic import synthetic_schema
+
+    frame = _run(lambda: run_generate(rows, seed))
+    if output.suffix == ".parquet":
+        frame.to_parquet(output, index=False)
+    else:
+        frame.to_csv(output, index=False)
+    if schema_out:
+        synthetic_schema().dump(schema_out)
+    out.print(f"Wrote {rows:,} rows to {output} (default rate {frame['default'].mean():.3f}).")
+
+
+def main() -> Any:  # pragma: no cover - console entry point
+    """Console script entry point."""
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")  # MLflow probes git; keep it silent
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    return app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

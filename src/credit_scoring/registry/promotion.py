@@ -1,0 +1,199 @@
+"""Aliases, promotion and rollback in the MLflow model registry.
+
+MLflow 3 deprecates registry stages; this project maps the deployment guide's stages to aliases:
+None -> a version with no alias, Staging -> alias ``staging`` (set by the validation gate),
+Production -> alias ``production`` (set by :func:`promote`). ``previous`` marks the version that
+was in production before the last promotion, and the registered-model tag ``production_history``
+(JSON list) lets :func:`rollback` walk back more than one step.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from mlflow.exceptions import MlflowException
+
+from credit_scoring.config import Settings, get_settings
+from credit_scoring.registry.tracking import client, configure_mlflow
+
+STAGING = "staging"
+PRODUCTION = "production"
+PREVIOUS = "previous"
+HISTORY_TAG = "production_history"
+HISTORY_LIMIT = 50
+KEY_METRICS = ("test_auc", "test_ks", "test_brier", "test_ece")
+
+
+class PromotionError(ValueError):
+    """A promotion or rollback request cannot be carried out."""
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One registered version as listed by ``credit-scoring models``."""
+
+    version: int
+    aliases: list[str]
+    validation_status: str
+    run_id: str
+    created: datetime
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def current_actor(actor: str | None = None) -> str:
+    """Who is acting: the given name, else the OS user."""
+    if actor:
+        return actor
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry in some containers
+        return "unknown"
+
+
+def alias_version(settings: Settings, alias: str) -> int | None:
+    """The version holding ``alias``, or None."""
+    try:
+        return int(client(settings).get_model_version_by_alias(settings.model_name, alias).version)
+    except MlflowException:
+        return None
+
+
+def _history(settings: Settings) -> list[int]:
+    model = client(settings).get_registered_model(settings.model_name)
+    raw = model.tags.get(HISTORY_TAG)
+    return [int(v) for v in json.loads(raw)] if raw else []
+
+
+def _set_history(settings: Settings, history: list[int]) -> None:
+    client(settings).set_registered_model_tag(
+        settings.model_name, HISTORY_TAG, json.dumps(history[-HISTORY_LIMIT:])
+    )
+
+
+def promote(
+    version: int | None = None,
+    reason: str = "",
+    actor: str | None = None,
+    settings: Settings | None = None,
+) -> int:
+    """Move ``production`` to ``version`` (default: the ``staging`` version); return it.
+
+    Only a version whose gate passed (tag ``validation_status=passed``) can be promoted. The old
+    production version gets alias ``previous``.
+    """
+    settings = settings or get_settings()
+    configure_mlflow(settings)
+    mc = client(settings)
+    name = settings.model_name
+    if version is None:
+        version = alias_version(settings, STAGING)
+        if version is None:
+            raise PromotionError(
+                f"no version of {name!r} has alias {STAGING!r}; run `credit-scoring validate` "
+                "first or pass --version"
+            )
+    try:
+        mv = mc.get_model_version(name, str(version))
+    except MlflowException as exc:
+        raise PromotionError(f"model {name!r} has no version {version}") from exc
+    status = mv.tags.get("validation_status", "none")
+    if status != "passed":
+        raise PromotionError(
+            f"version {version} of {name!r} has validation_status={status!r}; only a version "
+            "that passed the validation gate can be promoted"
+        )
+    current = alias_version(settings, PRODUCTION)
+    if current == version:
+        raise PromotionError(f"version {version} is already in {PRODUCTION!r}")
+    if current is not None:
+        mc.set_registered_model_alias(name, PREVIOUS, str(current))
+    mc.set_registered_model_alias(name, PRODUCTION, str(version))
+    history = _history(settings)
+    if current is not None and (not history or history[-1] != current):
+        history.append(current)
+    _set_history(settings, [*history, version])
+    who, when = current_actor(actor), now_iso()
+    for key, value in {
+        "promoted_by": who,
+        "promoted_at": when,
+        "promotion_reason": reason or "not given",
+        "promoted_from": str(current) if current is not None else "none",
+    }.items():
+        mc.set_model_version_tag(name, str(version), key, value)
+    return version
+
+
+def rollback(
+    reason: str = "", actor: str | None = None, settings: Settings | None = None
+) -> int:
+    """Move ``production`` back to the version that held it before; return that version."""
+    settings = settings or get_settings()
+    configure_mlflow(settings)
+    mc = client(settings)
+    name = settings.model_name
+    current = alias_version(settings, PRODUCTION)
+    if current is None:
+        raise PromotionError(f"{name!r} has no {PRODUCTION!r} version to roll back")
+    history = _history(settings)
+    while history and history[-1] == current:
+        history.pop()
+    if not history:
+        raise PromotionError(
+            f"version {current} is the first production version of {name!r}; nothing to "
+            "roll back to"
+        )
+    target = history[-1]
+    mc.set_registered_model_alias(name, PRODUCTION, str(target))
+    if len(history) > 1:
+        mc.set_registered_model_alias(name, PREVIOUS, str(history[-2]))
+    else:
+        mc.delete_registered_model_alias(name, PREVIOUS)
+    _set_history(settings, history)
+    who, when = current_actor(actor), now_iso()
+    mc.set_model_version_tag(name, str(current), "rolled_back_at", when)
+    mc.set_model_version_tag(name, str(current), "rolled_back_by", who)
+    mc.set_model_version_tag(name, str(current), "rollback_reason", reason or "not given")
+    mc.set_model_version_tag(name, str(target), "restored_at", when)
+    return target
+
+
+def list_versions(settings: Settings | None = None) -> list[VersionInfo]:
+    """All versions of the registered model, newest first, with aliases and key metrics."""
+    settings = settings or get_settings()
+    configure_mlflow(settings)
+    mc = client(settings)
+    name = settings.model_name
+    try:
+        model = mc.get_registered_model(name)
+    except MlflowException:
+        return []
+    by_version: dict[str, list[str]] = {}
+    for alias, v in (model.aliases or {}).items():
+        by_version.setdefault(str(v), []).append(alias)
+    out = []
+    for mv in mc.search_model_versions(f"name = '{name}'"):
+        metrics: dict[str, float] = {}
+        if mv.run_id:
+            try:
+                run_metrics = mc.get_run(mv.run_id).data.metrics
+                metrics = {k: run_metrics[k] for k in KEY_METRICS if k in run_metrics}
+            except MlflowException:
+                metrics = {}
+        out.append(
+            VersionInfo(
+                version=int(mv.version),
+                aliases=sorted(by_version.get(str(mv.version), [])),
+                validation_status=mv.tags.get("validation_status", "none"),
+                run_id=mv.run_id or "",
+                created=datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC),
+                metrics=metrics,
+            )
+        )
+    return sorted(out, key=lambda v: -v.version)

@@ -1,0 +1,235 @@
+"""The validation gate: decide whether a registered version may serve.
+
+``validate_version(N)`` recomputes the holdout metrics from the registered artifact (never
+trusting logged numbers), compares with the production champion on the same holdout, measures
+fairness and stability, smoke-tests the logged model through ``mlflow.pyfunc``, writes a JSON
+report and an HTML model card to the run, tags the version, and on a pass moves alias ``staging``.
+A failed gate tags ``validation_status=failed`` and moves no alias.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.exceptions import MlflowException
+
+from credit_scoring.config import Settings, get_settings
+from credit_scoring.data.validation import validate_training_frame
+from credit_scoring.evaluation.metrics import classification_metrics
+from credit_scoring.registry.promotion import PRODUCTION, STAGING, now_iso
+from credit_scoring.registry.tracking import client, configure_mlflow
+from credit_scoring.scoring.model import CreditModel, ModelLoadError, load_credit_model
+from credit_scoring.validation.checks import (
+    Check,
+    champion_check,
+    fairness_checks,
+    stability_check,
+    threshold_checks,
+)
+from credit_scoring.validation.report import render_model_card
+
+log = logging.getLogger(__name__)
+
+
+class GateError(RuntimeError):
+    """The gate could not run at all (unknown version, missing artifacts)."""
+
+
+@dataclass
+class GateReport:
+    """Outcome of the gate for one version."""
+
+    model_name: str
+    version: int
+    run_id: str
+    passed: bool
+    checks: list[Check]
+    metrics: dict[str, float]
+    fairness: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    champion_version: int | None = None
+    validated_at: str = ""
+    data_summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed_checks(self) -> list[str]:
+        return [c.name for c in self.checks if c.failed]
+
+    @property
+    def warnings(self) -> list[str]:
+        return [c.name for c in self.checks if c.warning]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model_name": self.model_name,
+            "version": self.version,
+            "run_id": self.run_id,
+            "passed": self.passed,
+            "validated_at": self.validated_at,
+            "failed_checks": self.failed_checks,
+            "warnings": self.warnings,
+            "champion_version": self.champion_version,
+            "metrics": self.metrics,
+            "checks": [c.as_dict() for c in self.checks],
+            "fairness": self.fairness,
+            "data_summary": self.data_summary,
+        }
+
+
+def _latest_version(settings: Settings) -> int:
+    versions = client(settings).search_model_versions(f"name = '{settings.model_name}'")
+    if not versions:
+        raise GateError(f"model {settings.model_name!r} has no registered version; train first")
+    return max(int(v.version) for v in versions)
+
+
+def _smoke_check(settings: Settings, version: int, model: CreditModel) -> Check:
+    """The logged pyfunc loads through MLflow and scores its input example."""
+    try:
+        model.smoke_test()
+        pyfunc = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version}")
+        example = pd.DataFrame(model.input_example, columns=model.schema.feature_names)
+        out = pyfunc.predict(example)
+        expected = model.predict_proba(model.input_example)
+        if not np.allclose(out["probability"].to_numpy(), expected, atol=1e-9):
+            raise ModelLoadError("pyfunc and fast-path probabilities differ")
+        detail, ok = f"pyfunc and fast path scored {len(example)} example rows identically", True
+    except Exception as exc:  # any failure to load or score is a gate failure, with its reason
+        detail, ok = f"{type(exc).__name__}: {exc}", False
+    return Check("model loads and scores its input example", "smoke", ok, None, None, detail)
+
+
+def validate_version(version: int | None = None, settings: Settings | None = None) -> GateReport:
+    """Run the gate on ``version`` (default: the latest); see the module docstring."""
+    settings = settings or get_settings()
+    configure_mlflow(settings)
+    mc = client(settings)
+    name = settings.model_name
+    version = version or _latest_version(settings)
+    try:
+        mv = mc.get_model_version(name, str(version))
+    except MlflowException as exc:
+        raise GateError(f"model {name!r} has no version {version}") from exc
+    run_id = str(mv.run_id)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        try:
+            model = load_credit_model(f"models:/{name}/{version}", root / "model")
+            holdout = pd.read_parquet(
+                mlflow.artifacts.download_artifacts(
+                    run_id=run_id, artifact_path="holdout/holdout.parquet", dst_path=str(root)
+                )
+            )
+            reference = pd.read_parquet(
+                mlflow.artifacts.download_artifacts(
+                    run_id=run_id, artifact_path="reference/reference.parquet",
+                    dst_path=str(root),
+                )
+            )
+        except (MlflowException, ModelLoadError, OSError) as exc:
+            raise GateError(f"version {version}: cannot load its artifacts: {exc}") from exc
+        data = validate_training_frame(holdout, model.schema, source=f"holdout of v{version}")
+        y = data.target.to_numpy()
+        p = model.predict_proba_matrix(model.encoder.encode_frame(data.features))
+        metrics = classification_metrics(y, p)
+        checks = [_smoke_check(settings, version, model)]
+        checks += threshold_checks(metrics, settings)
+        champ_version, champ_check = _champion(settings, version, holdout, metrics["auc"], root)
+        checks.append(champ_check)
+        decisions = model.scaling.decisions(p)
+        approved = (
+            decisions == "approve"
+            if settings.gate_favourable_outcome == "approve"
+            else decisions != "decline"
+        )
+        fair_checks, fairness = fairness_checks(approved, y, data.protected, settings)
+        checks += fair_checks
+        checks.append(stability_check(reference["score"].to_numpy(), model.scaling.points(p),
+                                      settings))
+        report = GateReport(
+            model_name=name,
+            version=version,
+            run_id=run_id,
+            passed=not any(c.failed for c in checks),
+            checks=checks,
+            metrics=metrics,
+            fairness=fairness,
+            champion_version=champ_version,
+            validated_at=now_iso(),
+            data_summary={
+                "holdout_rows": len(y),
+                "holdout_default_rate": float(y.mean()),
+                "favourable_outcome": settings.gate_favourable_outcome,
+                "approve_rate": float((decisions == "approve").mean()),
+                "decline_rate": float((decisions == "decline").mean()),
+                "n_features": len(model.schema.features),
+                "protected_attributes": list(data.protected.columns),
+            },
+        )
+        _publish(settings, report, model, root)
+    return report
+
+
+def _champion(
+    settings: Settings, version: int, holdout: pd.DataFrame, auc: float, root: Path
+) -> tuple[int | None, Check]:
+    mc = client(settings)
+    margin = settings.gate_noninferiority_margin
+    try:
+        champ = int(mc.get_model_version_by_alias(settings.model_name, PRODUCTION).version)
+    except MlflowException:
+        return None, champion_check(auc, None, None, margin)
+    if champ == version:
+        return champ, champion_check(auc, None, None, margin, "this version is the champion")
+    champion = load_credit_model(f"models:/{settings.model_name}/{champ}", root / "champion")
+    missing = [c for c in champion.schema.feature_names if c not in holdout.columns]
+    if missing:
+        note = f"champion v{champ} needs columns absent from this holdout: {missing[:5]}"
+        return champ, champion_check(auc, None, None, margin, note)
+    champion_data = validate_training_frame(holdout, champion.schema, source="holdout")
+    p = champion.predict_proba_matrix(champion.encoder.encode_frame(champion_data.features))
+    champ_auc = classification_metrics(champion_data.target.to_numpy(), p)["auc"]
+    return champ, champion_check(auc, champ_auc, champ, margin)
+
+
+def _publish(settings: Settings, report: GateReport, model: CreditModel, root: Path) -> None:
+    """Log report and model card to the run, tag the version, move ``staging`` on a pass."""
+    mc = client(settings)
+    name, version = settings.model_name, str(report.version)
+    out = root / "validation"
+    out.mkdir()
+    (out / "report.json").write_text(json.dumps(report.as_dict(), indent=2), encoding="utf-8")
+    plots_dir = root / "plots"
+    try:
+        mlflow.artifacts.download_artifacts(
+            run_id=report.run_id, artifact_path="plots", dst_path=str(root)
+        )
+    except MlflowException:
+        log.warning("run %s has no plots; the model card will have none", report.run_id)
+    run = mc.get_run(report.run_id)
+    (out / "model_card.html").write_text(
+        render_model_card(report.as_dict(), model, run.data.params, run.data.metrics, plots_dir),
+        encoding="utf-8",
+    )
+    mc.log_artifacts(report.run_id, str(out), "validation")
+    status = "passed" if report.passed else "failed"
+    tags = {
+        "validation_status": status,
+        "validated_at": report.validated_at,
+        "gate_failed_checks": ", ".join(report.failed_checks)[:4000] or "none",
+        "gate_warnings": ", ".join(report.warnings)[:4000] or "none",
+        "gate_auc": f"{report.metrics['auc']:.4f}",
+        "gate_ks": f"{report.metrics['ks']:.4f}",
+    }
+    for key, value in tags.items():
+        mc.set_model_version_tag(name, version, key, value)
+    if report.passed:
+        mc.set_registered_model_alias(name, STAGING, version)
