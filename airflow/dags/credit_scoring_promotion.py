@@ -46,7 +46,7 @@ def credit_scoring_promotion() -> None:
     @task
     def promote_to_production() -> int:
         """Promote the version (or staging) to production; the package checks the gate status."""
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
 
         from credit_scoring.config import Settings
         from credit_scoring.registry.promotion import promote
@@ -65,7 +65,7 @@ def credit_scoring_promotion() -> None:
     @task
     def rollout_restart(version: int) -> str:
         """Restart a Kubernetes deployment that does not live-reload (skipped when not asked)."""
-        from airflow.exceptions import AirflowFailException, AirflowSkipException
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
         params: dict[str, Any] = get_current_context()["params"]
         deployment = params["restart_deployment"]

@@ -55,7 +55,7 @@ def credit_scoring_training() -> None:
     @task(retries=0)
     def validate_data() -> dict[str, Any]:
         """Validate the training data against its schema; bad data fails at once (no retry)."""
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
 
         from credit_scoring.data.validation import DataValidationError, validate_training_frame
         from credit_scoring.training.pipeline import load_dataset
@@ -93,7 +93,7 @@ def credit_scoring_training() -> None:
     @task(retries=0)
     def validation_gate(trained: dict[str, Any]) -> dict[str, Any]:
         """Run the validation gate; it sets alias staging on pass, the task fails on a fail."""
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
 
         from credit_scoring.validation.gate import validate_version
 
@@ -109,7 +109,7 @@ def credit_scoring_training() -> None:
     @task
     def confirm_staging(gate: dict[str, Any]) -> int:
         """Check that alias staging now points at the new version."""
-        from airflow.exceptions import AirflowFailException
+        from airflow.sdk.exceptions import AirflowFailException
 
         from credit_scoring.registry.tracking import client
 

@@ -76,7 +76,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 240
     try:
         while True:
             if proc.poll() is not None:
@@ -87,7 +87,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("mlflow server did not become healthy in 90 s")
+                raise RuntimeError("mlflow server did not become healthy in 240 s")
             time.sleep(0.5)
         os.environ["MLFLOW_TRACKING_URI"] = url
         yield url

@@ -4,7 +4,9 @@ The format is the contract in ``docs/architecture.md``: one row per scored appli
 ``request_id``, ``ts`` (UTC), ``model_name``, ``model_version``, ``inputs`` (JSON object of the
 applicant fields), ``probability``, ``score``, ``decision`` and ``latency_ms``. PostgreSQL keeps
 them in table ``prediction_log`` (``inputs`` as ``jsonb``); without a database the API appends to
-``<home>/predictions/predictions-YYYY-MM-DD.jsonl`` (one object per line, the date of ``ts``).
+``<home>/predictions/predictions-YYYY-MM-DD.jsonl`` (one object per line, the date of ``ts``), and
+also there when the database is unreachable (its fallback): source ``auto`` with a database reads
+both and drops duplicate ``request_id`` values.
 
 :func:`read_prediction_log` returns one flat frame: the applicant fields as columns plus
 ``ts``, ``model_name``, ``model_version``, ``probability``, ``score`` and ``decision``.
@@ -27,7 +29,7 @@ Source = Literal["auto", "postgres", "files"]
 LOG_COLUMNS = ["ts", "model_name", "model_version", "probability", "score", "decision"]
 
 _SQL = (
-    "SELECT ts, model_name, model_version, inputs, probability, score, decision "
+    "SELECT request_id, ts, model_name, model_version, inputs, probability, score, decision "
     "FROM prediction_log WHERE ts >= %(start)s AND ts < %(end)s AND model_name = %(model)s "
     "ORDER BY ts"
 )
@@ -73,6 +75,12 @@ def read_prediction_log(
     name = model_name or settings.model_name
     if resolve_source(settings, source) == "postgres":
         rows = _read_postgres(settings, start, end, name)
+        if source == "auto":
+            # The API falls back to the files when the database is down; count those rows too.
+            seen = {r["request_id"] for r in rows}
+            fallback = _read_files(settings.prediction_log_dir, start, end, name)
+            rows += [r for r in fallback if r.get("request_id") not in seen]
+            rows.sort(key=lambda r: r["ts"])
     else:
         rows = _read_files(settings.prediction_log_dir, start, end, name)
     return _to_frame(rows)

@@ -1,0 +1,188 @@
+"""The DAGs run end to end with ``dag.test()`` against a real MLflow server.
+
+One module-scoped story, in order: training registers a ``staging`` version; promotion moves it to
+``production``; monitoring on an unshifted window of logged predictions reports no drift and does
+not retrain; on a shifted window it reports drift and triggers the training DAG. A failing gate
+fails the training run with the reasons.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow]
+
+MODEL = "credit-scoring"
+
+
+@pytest.fixture(scope="module")
+def env(mlflow_server: str, dagbag: Any) -> dict[str, Any]:
+    from mlflow import MlflowClient
+
+    return {"client": MlflowClient(mlflow_server, mlflow_server), "dagbag": dagbag}
+
+
+def _run(dagbag: Any, dag_id: str, conf: dict[str, Any] | None = None) -> Any:
+    dag = dagbag.get_dag(dag_id)
+    return dag.test(run_conf=conf or {})
+
+
+def _task_states(dag_run: Any) -> dict[str, str]:
+    return {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+
+
+def _dag_runs(dag_id: str) -> list[Any]:
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        runs = session.query(DagRun).filter(DagRun.dag_id == dag_id).all()
+        session.expunge_all()
+        return runs
+
+
+def test_training_dag_registers_a_staging_version(env: dict[str, Any]) -> None:
+    run = _run(env["dagbag"], "credit_scoring_training", {"reason": "test"})
+    assert str(run.state) == "success", _task_states(run)
+    mv = env["client"].get_model_version_by_alias(MODEL, "staging")
+    assert mv.tags.get("validation_status") == "passed"
+    assert "production" not in (mv.aliases or [])
+    env["staging"] = int(mv.version)
+
+
+def test_promotion_dag_moves_production(env: dict[str, Any]) -> None:
+    staging = env["staging"]
+    run = _run(env["dagbag"], "credit_scoring_promotion", {"reason": "test promotion", "actor": "ci"})
+    assert str(run.state) == "success", _task_states(run)
+    assert _task_states(run)["rollout_restart"] == "skipped"
+    mv = env["client"].get_model_version_by_alias(MODEL, "production")
+    assert int(mv.version) == staging
+    assert mv.tags.get("promoted_by") == "ci"
+
+
+def _write_window(frame: pd.DataFrame, start: datetime, version: str) -> None:
+    """Log ``frame`` (features + model outputs) the way the scoring API does (JSONL files)."""
+    from credit_scoring.api.prediction_log import JsonlSink, make_row
+    from credit_scoring.config import Settings
+
+    sink = JsonlSink(Settings().prediction_log_dir)
+    features = [c for c in frame.columns if c not in {"probability", "score", "decision"}]
+    rows = []
+    for i, rec in enumerate(frame.to_dict(orient="records")):
+        inputs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in rec.items() if k in features}
+        rows.append(
+            make_row(
+                request_id=uuid.uuid4().hex, model_name=MODEL, model_version=version,
+                inputs=inputs, probability=float(rec["probability"]), score=float(rec["score"]),
+                decision=str(rec["decision"]), latency_ms=1.0, ts=start + timedelta(seconds=30 * i),
+            )
+        )
+    sink.write(rows)
+
+
+def _scored(sample: pd.DataFrame, tmp: Path) -> pd.DataFrame:
+    """Score a sample of applicants with the real production model."""
+    from credit_scoring.scoring.model import load_credit_model, predict_frame
+
+    model = load_credit_model(f"models:/{MODEL}@production", tmp)
+    feats = sample.drop(columns=["probability", "score", "decision"], errors="ignore")
+    out = predict_frame(model, feats.reset_index(drop=True))
+    return pd.concat([feats.reset_index(drop=True), out], axis=1)
+
+
+def _reference(env: dict[str, Any], tmp: Path) -> pd.DataFrame:
+    mv = env["client"].get_model_version_by_alias(MODEL, "production")
+    path = env["client"].download_artifacts(mv.run_id, "reference/reference.parquet", str(tmp))
+    return pd.read_parquet(path)
+
+
+def _monitor(env: dict[str, Any], start: datetime, end: datetime) -> tuple[Any, dict[str, Any]]:
+    conf = {"window_start": start.isoformat(), "window_end": end.isoformat(), "source": "files"}
+    run = _run(env["dagbag"], "credit_scoring_monitoring", conf)
+    assert str(run.state) == "success", _task_states(run)
+    exp = env["client"].get_experiment_by_name(f"{MODEL}-monitoring")
+    latest = env["client"].search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"])[0]
+    report = json.loads(
+        Path(env["client"].download_artifacts(latest.info.run_id, "drift/report.json")).read_text()
+    )
+    assert "drift/report.html" in {
+        a.path for a in env["client"].list_artifacts(latest.info.run_id, "drift")
+    }
+    return run, report
+
+
+def test_monitoring_unshifted_window_does_not_retrain(env: dict[str, Any], tmp_path: Path) -> None:
+    reference = _reference(env, tmp_path)
+    sample = reference.sample(400, replace=True, random_state=7)
+    start = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
+    _write_window(_scored(sample, tmp_path / "model"), start, str(env["staging"]))
+    before = len(_dag_runs("credit_scoring_training"))
+
+    run, report = _monitor(env, start, start + timedelta(days=1))
+
+    assert report["n_current"] == 400
+    assert report["drift_detected"] is False, report["reasons"]
+    assert report["score_psi"] < 0.10
+    states = _task_states(run)
+    assert states["trigger_training"] == "skipped" and states["no_retraining"] == "success"
+    assert len(_dag_runs("credit_scoring_training")) == before
+
+
+def test_monitoring_shifted_window_reports_drift_and_triggers_training(
+    env: dict[str, Any], tmp_path: Path
+) -> None:
+    reference = _reference(env, tmp_path)
+    # A population shift: riskier applicants (long, large loans) become far more common.
+    risk = reference["probability"].to_numpy()
+    sample = reference.sample(400, replace=True, weights=risk**3, random_state=11)
+    start = datetime(2026, 3, 5, 0, 0, tzinfo=UTC)
+    _write_window(_scored(sample, tmp_path / "model"), start, str(env["staging"]))
+    before = len(_dag_runs("credit_scoring_training"))
+
+    run, report = _monitor(env, start, start + timedelta(days=1))
+
+    assert report["drift_detected"] is True
+    assert report["score_psi"] >= 0.25
+    assert any(r.startswith("score: PSI") for r in report["reasons"])
+    states = _task_states(run)
+    assert states["trigger_training"] == "success" and states["no_retraining"] == "skipped"
+    triggered = _dag_runs("credit_scoring_training")
+    assert len(triggered) == before + 1
+    newest = max(triggered, key=lambda r: r.queued_at or r.start_date)
+    assert newest.conf["reason"].startswith("drift:")
+    assert newest.conf["model_name"] is None
+
+
+def test_monitoring_small_window_is_insufficient_data(env: dict[str, Any], tmp_path: Path) -> None:
+    reference = _reference(env, tmp_path)
+    start = datetime(2026, 3, 9, 0, 0, tzinfo=UTC)
+    _write_window(_scored(reference.head(20), tmp_path / "model"), start, str(env["staging"]))
+    run, report = _monitor(env, start, start + timedelta(days=1))
+    assert report["status"] == "insufficient_data" and report["drift_detected"] is False
+    assert "insufficient data" in report["message"]
+    assert _task_states(run)["no_retraining"] == "success"
+
+
+def test_training_dag_fails_with_the_gate_reasons(
+    env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CREDIT_SCORING_GATE_MIN_AUC", "0.999")
+    staging_before = env["client"].get_model_version_by_alias(MODEL, "staging").version
+    run = _run(env["dagbag"], "credit_scoring_training", {"reason": "gate must fail"})
+    states = _task_states(run)
+    assert str(run.state) == "failed"
+    assert states["validation_gate"] == "failed" and states["train_and_register"] == "success"
+    # The new version exists but is tagged failed and staging did not move.
+    assert env["client"].get_model_version_by_alias(MODEL, "staging").version == staging_before
+    versions = env["client"].search_model_versions(f"name = '{MODEL}'")
+    newest = max(versions, key=lambda v: int(v.version))
+    assert newest.tags.get("validation_status") == "failed"
+    assert "auc" in newest.tags.get("gate_failed_checks", "").lower()
