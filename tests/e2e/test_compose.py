@@ -227,12 +227,17 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 
 
 def test_compose_stack_end_to_end(stack: Stack) -> None:
+    """The deployment guide's local stack, from build to restarts, over real HTTP."""
+    with httpx.Client(timeout=30) as http:
+        _exercise(stack, http)
+
+
+def _exercise(stack: Stack, http: httpx.Client) -> None:
     env = stack.env
     mlflow_url = f"http://127.0.0.1:{env['MLFLOW_HOST_PORT']}"
     api_url = f"http://127.0.0.1:{env['API_HOST_PORT']}"
     key = env["CREDIT_SCORING_API_KEYS"].split(",")[1]
     applications = _applications(5)
-    http = httpx.Client(timeout=30)
 
     # Both CLIs accept the file (compose specification, no v1-only syntax).
     for compose in (["docker", "compose"], ["docker-compose"]):

@@ -10,5 +10,6 @@ credit-scoring train "$@"
 echo "trainer: validating the latest version"
 credit-scoring validate
 echo "trainer: promoting the staging version to production"
-credit-scoring promote --reason "${CREDIT_SCORING_PROMOTION_REASON:-docker compose trainer}"
+credit-scoring promote --reason "${CREDIT_SCORING_PROMOTION_REASON:-docker compose trainer}" \
+  --by "${CREDIT_SCORING_PROMOTED_BY:-compose-trainer}"
 credit-scoring models
