@@ -23,9 +23,7 @@ Manifest = dict[str, Any]
 
 def _load_render_module() -> ModuleType:
     # infra/helm is not a package; the renderer is shared with scan.sh, so load it by path.
-    spec = importlib.util.spec_from_file_location(
-        "render_chart", HELM_DIR / "render_chart.py"
-    )
+    spec = importlib.util.spec_from_file_location("render_chart", HELM_DIR / "render_chart.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("render_chart", module)
@@ -36,9 +34,7 @@ def _load_render_module() -> ModuleType:
 render_chart = _load_render_module()
 
 
-def parse_manifests(
-    rendered: dict[str, str], *, with_hooks: bool = True
-) -> list[Manifest]:
+def parse_manifests(rendered: dict[str, str], *, with_hooks: bool = True) -> list[Manifest]:
     """All Kubernetes objects of a render (NOTES.txt left out), each with ``_template`` set."""
     objects: list[Manifest] = []
     for template, text in rendered.items():
@@ -76,9 +72,7 @@ def env_values(env: str) -> dict[str, Any]:
 def find(objects: list[Manifest], kind: str, name: str | None = None) -> list[Manifest]:
     """Objects of ``kind`` (and ``name``)."""
     return [
-        o
-        for o in objects
-        if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)
+        o for o in objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)
     ]
 
 
@@ -90,13 +84,10 @@ def one(objects: list[Manifest], kind: str, component: str | None = None) -> Man
         if o["kind"] == kind
         and (
             component is None
-            or o["metadata"].get("labels", {}).get("app.kubernetes.io/component")
-            == component
+            or o["metadata"].get("labels", {}).get("app.kubernetes.io/component") == component
         )
     ]
-    assert len(matches) == 1, (
-        f"expected one {kind} {component or ''}, got {len(matches)}"
-    )
+    assert len(matches) == 1, f"expected one {kind} {component or ''}, got {len(matches)}"
     return matches[0]
 
 

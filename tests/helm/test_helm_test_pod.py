@@ -25,9 +25,7 @@ class _ReadyzHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         type(self).paths.append(self.path)
-        body = (
-            b'{"status": "ready"}' if self.status == 200 else b'{"status": "no model"}'
-        )
+        body = b'{"status": "ready"}' if self.status == 200 else b'{"status": "no model"}'
         self.send_response(self.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -58,9 +56,7 @@ def _script(port: int) -> str:
     service = one(objects, "Service", "api")
     command = pod["spec"]["containers"][0]["command"]
     assert command[:2] == ["python", "-c"]
-    in_cluster = (
-        f"http://{service['metadata']['name']}:{service['spec']['ports'][0]['port']}"
-    )
+    in_cluster = f"http://{service['metadata']['name']}:{service['spec']['ports'][0]['port']}"
     script: str = command[2]
     assert in_cluster in script
     return script.replace(in_cluster, f"http://127.0.0.1:{port}")
