@@ -73,7 +73,9 @@ def credit_scoring_monitoring() -> None:
         start = _parse(params["window_start"]) or end - timedelta(
             hours=settings.monitor_window_hours
         )
-        report = run_monitoring(settings, window_start=start, window_end=end, source=params["source"])
+        report = run_monitoring(
+            settings, window_start=start, window_end=end, source=params["source"]
+        )
         print(report.message)
         return {
             "status": report.status,

@@ -29,7 +29,9 @@ DAG_ID = "credit_scoring_promotion"
     tags=["credit-scoring", "promotion"],
     default_args={"retries": 0},
     params={
-        "version": Param(None, type=["null", "integer"], minimum=1, description="Default: staging."),
+        "version": Param(
+            None, type=["null", "integer"], minimum=1, description="Default: staging."
+        ),
         "reason": Param("promoted by Airflow", type="string", minLength=1),
         "actor": Param("airflow", type="string", minLength=1, description="Who promotes."),
         "model_name": Param(None, type=["null", "string"], description="Registered model name."),

@@ -1,4 +1,4 @@
-"""Airflow DAG ``credit_scoring_training``: validate data -> train/evaluate/register -> gate -> staging.
+"""Airflow DAG ``credit_scoring_training``: validate -> train/evaluate/register -> gate -> staging.
 
 Every task is a thin call into the ``credit_scoring`` package (installed in the Airflow
 environment). ``train()`` trains, evaluates, logs every artifact and registers the version as its
@@ -33,7 +33,7 @@ def _settings(params: dict[str, Any]) -> Any:
 
 @dag(
     dag_id=DAG_ID,
-    description="Train a credit-scoring model, register it, run the validation gate, alias staging.",
+    description="Train and register a credit-scoring model, gate it, alias it staging.",
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,10 +38,10 @@ else:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@pytest.fixture(autouse=True)
+def isolated_mlflow() -> Iterator[Path]:
+    """Overrides the suite's per-test isolation: these tests share one story across tests."""
+    yield Path(os.environ["CREDIT_SCORING_HOME"])
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +49,10 @@ def airflow_db() -> Path:
     """A migrated Airflow metadata database (SQLite in a temp dir)."""
     done = subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return Path(os.environ["AIRFLOW_HOME"])
@@ -61,44 +61,15 @@ def airflow_db() -> Path:
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real ``mlflow server`` (SQLite backend, proxied artifacts) on a free port."""
-    import httpx
+    from helpers.servers import start_mlflow, stop
 
-    root = tmp_path_factory.mktemp("mlflow")
-    port = _free_port()
-    mlflow_bin = shutil.which("mlflow", path=str(Path(sys.executable).parent)) or "mlflow"
-    log = (root / "server.log").open("w")
-    proc = subprocess.Popen(
-        [
-            mlflow_bin, "server", "--host", "127.0.0.1", "--port", str(port),
-            "--backend-store-uri", f"sqlite:///{root}/mlflow.db",
-            "--artifacts-destination", str(root / "artifacts"), "--workers", "1",
-        ],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240
+    server = start_mlflow(tmp_path_factory.mktemp("mlflow"))
+    os.environ["MLFLOW_TRACKING_URI"] = server.url
     try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"mlflow server exited: {(root / 'server.log').read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("mlflow server did not become healthy in 240 s")
-            time.sleep(0.5)
-        os.environ["MLFLOW_TRACKING_URI"] = url
-        yield url
+        yield server.url
     finally:
         os.environ.pop("MLFLOW_TRACKING_URI", None)
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop(server.proc)
 
 
 @pytest.fixture(scope="session")

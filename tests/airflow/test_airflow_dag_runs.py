@@ -60,7 +60,9 @@ def test_training_dag_registers_a_staging_version(env: dict[str, Any]) -> None:
 
 def test_promotion_dag_moves_production(env: dict[str, Any]) -> None:
     staging = env["staging"]
-    run = _run(env["dagbag"], "credit_scoring_promotion", {"reason": "test promotion", "actor": "ci"})
+    run = _run(
+        env["dagbag"], "credit_scoring_promotion", {"reason": "test promotion", "actor": "ci"}
+    )
     assert str(run.state) == "success", _task_states(run)
     assert _task_states(run)["rollout_restart"] == "skipped"
     mv = env["client"].get_model_version_by_alias(MODEL, "production")
@@ -77,12 +79,22 @@ def _write_window(frame: pd.DataFrame, start: datetime, version: str) -> None:
     features = [c for c in frame.columns if c not in {"probability", "score", "decision"}]
     rows = []
     for i, rec in enumerate(frame.to_dict(orient="records")):
-        inputs = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in rec.items() if k in features}
+        inputs = {
+            k: (v.item() if isinstance(v, np.generic) else v)
+            for k, v in rec.items()
+            if k in features
+        }
         rows.append(
             make_row(
-                request_id=uuid.uuid4().hex, model_name=MODEL, model_version=version,
-                inputs=inputs, probability=float(rec["probability"]), score=float(rec["score"]),
-                decision=str(rec["decision"]), latency_ms=1.0, ts=start + timedelta(seconds=30 * i),
+                request_id=uuid.uuid4().hex,
+                model_name=MODEL,
+                model_version=version,
+                inputs=inputs,
+                probability=float(rec["probability"]),
+                score=float(rec["score"]),
+                decision=str(rec["decision"]),
+                latency_ms=1.0,
+                ts=start + timedelta(seconds=30 * i),
             )
         )
     sink.write(rows)
@@ -109,7 +121,9 @@ def _monitor(env: dict[str, Any], start: datetime, end: datetime) -> tuple[Any, 
     run = _run(env["dagbag"], "credit_scoring_monitoring", conf)
     assert str(run.state) == "success", _task_states(run)
     exp = env["client"].get_experiment_by_name(f"{MODEL}-monitoring")
-    latest = env["client"].search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"])[0]
+    latest = env["client"].search_runs(
+        [exp.experiment_id], order_by=["attributes.start_time DESC"]
+    )[0]
     report = json.loads(
         Path(env["client"].download_artifacts(latest.info.run_id, "drift/report.json")).read_text()
     )

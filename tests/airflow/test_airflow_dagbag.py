@@ -13,7 +13,7 @@ DAG_IDS = {"credit_scoring_training", "credit_scoring_promotion", "credit_scorin
 
 def test_dags_import_without_errors(dagbag: Any) -> None:
     assert dagbag.import_errors == {}
-    assert DAG_IDS <= set(dagbag.dag_ids)
+    assert set(dagbag.dag_ids) >= DAG_IDS
 
 
 def test_training_dag_shape(dagbag: Any) -> None:
@@ -32,7 +32,8 @@ def test_promotion_dag_is_manual_with_version_param(dagbag: Any) -> None:
     assert dag.schedule is None
     assert dag.params["version"] is None
     assert [t.task_id for t in dag.topological_sort()] == [
-        "promote_to_production", "rollout_restart"
+        "promote_to_production",
+        "rollout_restart",
     ]
 
 

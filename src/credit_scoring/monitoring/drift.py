@@ -3,8 +3,8 @@
 Entry point (the ``credit-scoring monitor`` CLI and the Airflow monitoring DAG call it)::
 
     run_monitoring(settings: Settings | None = None,
-                   window_start: datetime | None = None,   # default: window_end - monitor_window_hours
-                   window_end: datetime | None = None,     # default: now (UTC)
+                   window_start: datetime | None = None,  # default: end - window hours
+                   window_end: datetime | None = None,    # default: now (UTC)
                    source: "auto" | "postgres" | "files" = "auto",
                    alias: str = "production",
                    log_to_mlflow: bool = True) -> DriftReport
@@ -55,6 +55,7 @@ from scipy.stats import chi2_contingency  # type: ignore[import-untyped,unused-i
 from credit_scoring.config import Settings
 from credit_scoring.data.schema import FeatureSchema
 from credit_scoring.monitoring.prediction_log import Source, as_utc, read_prediction_log
+from credit_scoring.monitoring.report_template import DRIFT_REPORT_HTML
 
 PSI_MODERATE = 0.10
 PSI_SIGNIFICANT = 0.25
@@ -200,9 +201,7 @@ def categorical_psi(
     reference: pd.Series, current: pd.Series, known: list[str]
 ) -> tuple[float, list[BinShare], float, list[str]]:
     """PSI over categories; returns (psi, bins, unseen share of the window, unseen values)."""
-    cats = list(
-        dict.fromkeys([*known, *reference.dropna().astype(str).unique().tolist()])
-    )
+    cats = list(dict.fromkeys([*known, *reference.dropna().astype(str).unique().tolist()]))
     ref = reference.dropna().astype(str)
     cur = current.dropna().astype(str)
     unseen_mask = ~cur.isin(cats)
@@ -292,9 +291,7 @@ def compute_drift(
     warnings: list[str] = []
     features: list[FeatureDrift] = []
     for feat in schema.features:
-        ref_col = (
-            reference[feat.name] if feat.name in reference else pd.Series(dtype=object)
-        )
+        ref_col = reference[feat.name] if feat.name in reference else pd.Series(dtype=object)
         if feat.name in current:
             cur_col = current[feat.name]
         else:
@@ -340,13 +337,9 @@ def compute_drift(
     score_psi: float | None = None
     score_bins: list[BinShare] = []
     if "score" in reference and "score" in current:
-        score_psi, score_bins = numeric_psi(
-            reference["score"], current["score"], n_bins
-        )
+        score_psi, score_bins = numeric_psi(reference["score"], current["score"], n_bins)
         if score_psi >= settings.monitor_psi_threshold:
-            reasons.append(
-                f"score: PSI {score_psi:.3f} >= {settings.monitor_psi_threshold}"
-            )
+            reasons.append(f"score: PSI {score_psi:.3f} >= {settings.monitor_psi_threshold}")
         elif score_psi >= PSI_MODERATE:
             warnings.append(f"score: PSI {score_psi:.3f} (moderate)")
 
@@ -416,9 +409,7 @@ def render_plots(report: DriftReport) -> dict[str, bytes]:
             label="training reference",
         )
         ax.bar(x + 0.2, [b.current for b in report.score_bins], 0.4, label="window")
-        ax.set_xticks(
-            x, [b.bin for b in report.score_bins], rotation=45, ha="right", fontsize=7
-        )
+        ax.set_xticks(x, [b.bin for b in report.score_bins], rotation=45, ha="right", fontsize=7)
         ax.set_ylabel("share")
         ax.set_title(f"Score distribution (PSI {report.score_psi:.3f})")
         ax.legend()
@@ -468,48 +459,11 @@ def render_plots(report: DriftReport) -> dict[str, bytes]:
     return plots
 
 
-_HTML = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Drift report {{ r.model_name }}</title>
-<style>
-body{font-family:sans-serif;margin:2em;max-width:1000px}
-table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
-th{background:#eee}td:first-child{text-align:left}
-.stable{color:#2a7a2a}.moderate{color:#b36b00}.significant{color:#c00;font-weight:bold}
-.status{font-size:1.2em;padding:.4em;border-radius:4px;display:inline-block}
-.drift{background:#fdd}.ok{background:#dfd}.warning{background:#ffd}.insufficient_data{background:#eee}
-</style></head><body>
-<h1>Drift report: {{ r.model_name }}{% if r.model_version %} version {{ r.model_version }}{% endif %}</h1>
-<p>Window {{ r.window_start.isoformat() }} to {{ r.window_end.isoformat() }}:
-{{ r.n_current }} predictions vs {{ r.n_reference }} reference rows
-{% if r.reference_run_id %}(reference run {{ r.reference_run_id }}){% endif %}.</p>
-<p class="status {{ r.status }}">{{ r.status }}: {{ r.message }}</p>
-{% if r.reasons %}<ul>{% for x in r.reasons %}<li>{{ x }}</li>{% endfor %}</ul>{% endif %}
-{% if r.score_psi is not none %}<h2>Score</h2>
-<p>PSI <span class="{{ r.score_band }}">{{ '%.4f'|format(r.score_psi) }} ({{ r.score_band }})</span></p>{% endif %}
-{% for name, img in plots.items() %}<img alt="{{ name }}" src="data:image/png;base64,{{ img }}"><br>{% endfor %}
-{% if r.decisions %}<h2>Decisions</h2><table><tr><th>decision</th><th>reference</th><th>window</th></tr>
-{% for k in (r.decisions.reference.keys()|list + r.decisions.current.keys()|list)|unique|sort %}
-<tr><td>{{ k }}</td><td>{{ '%.1f%%'|format(100*r.decisions.reference.get(k, 0)) }}</td>
-<td>{{ '%.1f%%'|format(100*r.decisions.current.get(k, 0)) }}</td></tr>{% endfor %}</table>
-<p>Largest change {{ '%.1f%%'|format(100*r.decisions.max_abs_change) }}{% if r.decisions.p_value is not none %},
-chi-square p = {{ '%.3g'|format(r.decisions.p_value) }}{% endif %}</p>{% endif %}
-{% if r.features %}<h2>Features</h2><table>
-<tr><th>feature</th><th>type</th><th>PSI</th><th>band</th><th>missing (ref)</th><th>missing (window)</th><th>unseen share</th><th>unseen values</th></tr>
-{% for f in r.features|sort(attribute='psi', reverse=True) %}<tr><td>{{ f.name }}</td><td>{{ f.type }}</td>
-<td>{{ '%.4f'|format(f.psi) }}</td><td class="{{ f.band }}">{{ f.band }}</td>
-<td>{{ '%.1f%%'|format(100*f.missing_rate_reference) }}</td><td>{{ '%.1f%%'|format(100*f.missing_rate_current) }}</td>
-<td>{% if f.unseen_share is not none %}{{ '%.1f%%'|format(100*f.unseen_share) }}{% endif %}</td>
-<td>{{ f.unseen_values|join(', ') }}</td></tr>{% endfor %}</table>{% endif %}
-<p><small>Generated {{ r.created_at.isoformat() }}. PSI bands: &lt; 0.10 stable, 0.10-0.25 moderate, &ge; 0.25 significant.</small></p>
-</body></html>
-"""
-
-
 def render_html(report: DriftReport, plots: dict[str, bytes] | None = None) -> str:
     """A self-contained HTML page (plots embedded) of the report."""
     plots = render_plots(report) if plots is None else plots
     encoded = {k: base64.b64encode(v).decode() for k, v in plots.items()}
-    template = Environment(autoescape=True).from_string(_HTML)
+    template = Environment(autoescape=True).from_string(DRIFT_REPORT_HTML)
     return template.render(r=report, plots=encoded)
 
 
@@ -526,7 +480,7 @@ def _client(settings: Settings) -> Any:
 def load_reference(
     settings: Settings, alias: str = "production"
 ) -> tuple[pd.DataFrame, FeatureSchema, str, str]:
-    """Reference sample, feature schema, version and run id of the model version holding ``alias``."""
+    """Reference sample, feature schema, version and run id of the ``alias`` model version."""
     from mlflow.exceptions import MlflowException
 
     client = _client(settings)
@@ -538,12 +492,8 @@ def load_reference(
         ) from exc
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            ref_path = client.download_artifacts(
-                mv.run_id, "reference/reference.parquet", tmp
-            )
-            schema_path = client.download_artifacts(
-                mv.run_id, "feature_schema.json", tmp
-            )
+            ref_path = client.download_artifacts(mv.run_id, "reference/reference.parquet", tmp)
+            schema_path = client.download_artifacts(mv.run_id, "feature_schema.json", tmp)
         except (MlflowException, OSError) as exc:
             raise LookupError(
                 f"run {mv.run_id} of {settings.model_name!r} version {mv.version} has no drift "
@@ -562,9 +512,7 @@ def log_report(report: DriftReport, settings: Settings) -> str:
     exp_id = (
         experiment.experiment_id
         if experiment is not None
-        else client.create_experiment(
-            name, artifact_location=_monitoring_artifacts(settings)
-        )
+        else client.create_experiment(name, artifact_location=_monitoring_artifacts(settings))
     )
     run = client.create_run(
         exp_id,
@@ -608,11 +556,7 @@ def log_report(report: DriftReport, settings: Settings) -> str:
 
 
 def _monitoring_artifacts(settings: Settings) -> str | None:
-    return (
-        (settings.home / "artifacts" / "monitoring").as_uri()
-        if settings.embedded
-        else None
-    )
+    return (settings.home / "artifacts" / "monitoring").as_uri() if settings.embedded else None
 
 
 def run_monitoring(
@@ -633,9 +577,7 @@ def run_monitoring(
     )
     reference, schema, version, run_id = load_reference(settings, alias)
     current = read_prediction_log(settings, start, end, source=source)
-    report = compute_drift(
-        reference, current, schema, settings, window_start=start, window_end=end
-    )
+    report = compute_drift(reference, current, schema, settings, window_start=start, window_end=end)
     report.model_version = version
     report.reference_run_id = run_id
     if log_to_mlflow:

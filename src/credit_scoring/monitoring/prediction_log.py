@@ -44,9 +44,7 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def resolve_source(
-    settings: Settings, source: Source = "auto"
-) -> Literal["postgres", "files"]:
+def resolve_source(settings: Settings, source: Source = "auto") -> Literal["postgres", "files"]:
     """``auto`` means PostgreSQL when ``CREDIT_SCORING_DATABASE_URL`` is set, else files."""
     if source == "auto":
         return "postgres" if settings.database_url is not None else "files"
@@ -97,9 +95,7 @@ def _read_postgres(
     try:
         conn = psycopg2.connect(url)
     except psycopg2.Error as exc:
-        raise PredictionLogError(
-            f"cannot connect to the prediction log database: {exc}"
-        ) from exc
+        raise PredictionLogError(f"cannot connect to the prediction log database: {exc}") from exc
     try:
         with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
             cur.execute(_SQL, {"start": start, "end": end, "model": model_name})
@@ -146,13 +142,8 @@ def _read_files(
                         f"{file}:{lineno}: not a prediction log row: {exc}"
                     ) from exc
                 if not isinstance(row, dict) or not isinstance(row.get("inputs"), dict):
-                    raise PredictionLogError(
-                        f"{file}:{lineno}: field 'inputs' must be an object"
-                    )
-                if (
-                    start <= ts < end
-                    and row.get("model_name", model_name) == model_name
-                ):
+                    raise PredictionLogError(f"{file}:{lineno}: field 'inputs' must be an object")
+                if start <= ts < end and row.get("model_name", model_name) == model_name:
                     row["ts"] = ts
                     rows.append(row)
     return rows

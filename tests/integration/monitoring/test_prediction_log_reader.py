@@ -1,13 +1,12 @@
 """The monitoring reader reads exactly what the scoring API's prediction-log sinks write.
 
 Rows are written with the API's own ``JsonlSink`` and ``PostgresSink`` (real PostgreSQL at
-127.0.0.1:5432, a fresh database per test), then read back for a window.
+127.0.0.1:5432, a fresh database per test from the suite's ``pg_url`` fixture), then read back
+for a window.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,34 +20,27 @@ from credit_scoring.monitoring.prediction_log import PredictionLogError, read_pr
 
 pytestmark = pytest.mark.integration
 
-PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 T0 = datetime(2026, 2, 1, 22, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    import psycopg2  # type: ignore[import-untyped,unused-ignore]
-
-    name = f"cs_monitoring_test_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(PG_ADMIN_DSN)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
-def _rows(n: int, start: datetime, step: timedelta, model: str = "credit-scoring") -> list[dict[str, Any]]:
+def _rows(
+    n: int, start: datetime, step: timedelta, model: str = "credit-scoring"
+) -> list[dict[str, Any]]:
     return [
         make_row(
-            request_id=f"{model}-{start:%H%M}-{i}", model_name=model, model_version="3",
-            inputs={"duration_in_month": 12 + i, "purpose": "car (new)", "credit_amount": 1000.5 * (i + 1)},
-            probability=0.1 + i / 1000, score=600.0 - i, decision="approve" if i % 2 else "review",
-            latency_ms=0.8, ts=start + i * step,
+            request_id=f"{model}-{start:%H%M}-{i}",
+            model_name=model,
+            model_version="3",
+            inputs={
+                "duration_in_month": 12 + i,
+                "purpose": "car (new)",
+                "credit_amount": 1000.5 * (i + 1),
+            },
+            probability=0.1 + i / 1000,
+            score=600.0 - i,
+            decision="approve" if i % 2 else "review",
+            latency_ms=0.8,
+            ts=start + i * step,
         )
         for i in range(n)
     ]

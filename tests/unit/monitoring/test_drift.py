@@ -44,7 +44,9 @@ def _with_outputs(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
     out["probability"] = 1 / (1 + np.exp(-z))
     out["score"] = 600 - 20 / np.log(2) * np.log(out["probability"] / (1 - out["probability"]) * 50)
     out["decision"] = np.where(
-        out["probability"] < 0.15, "approve", np.where(out["probability"] >= 0.45, "decline", "review")
+        out["probability"] < 0.15,
+        "approve",
+        np.where(out["probability"] >= 0.45, "decline", "review"),
     )
     return out
 
@@ -52,11 +54,6 @@ def _with_outputs(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def data() -> pd.DataFrame:
     return _with_outputs(pd.read_csv(BUNDLED / "german_credit.csv"), 0)
-
-
-@pytest.fixture()
-def settings(tmp_path: Path) -> Settings:
-    return Settings(home=tmp_path)
 
 
 def test_psi_bands() -> None:
@@ -118,7 +115,9 @@ def test_decision_drift_detects_a_rate_change() -> None:
     assert same.p_value is not None and same.p_value > 0.01
 
 
-def test_unshifted_window_has_no_drift(data: pd.DataFrame, schema: FeatureSchema, settings: Settings) -> None:
+def test_unshifted_window_has_no_drift(
+    data: pd.DataFrame, schema: FeatureSchema, settings: Settings
+) -> None:
     reference = data.sample(700, random_state=1)
     current = data.sample(400, replace=True, random_state=2)
     report = compute_drift(reference, current, schema, settings, **WINDOW)
@@ -150,7 +149,9 @@ def test_shifted_window_is_drift_with_reasons(
     assert report.score_band == "significant"
 
 
-def test_missing_rate_increase_is_drift(data: pd.DataFrame, schema: FeatureSchema, settings: Settings) -> None:
+def test_missing_rate_increase_is_drift(
+    data: pd.DataFrame, schema: FeatureSchema, settings: Settings
+) -> None:
     reference = data.sample(700, random_state=1)
     current = data.sample(400, replace=True, random_state=4).reset_index(drop=True)
     current["savings_account_and_bonds"] = current["savings_account_and_bonds"].astype(object)
@@ -174,12 +175,16 @@ def test_small_window_is_insufficient_data_not_drift(
     assert "insufficient_data" in render_html(report)
 
 
-def test_empty_window_is_insufficient_data(data: pd.DataFrame, schema: FeatureSchema, settings: Settings) -> None:
+def test_empty_window_is_insufficient_data(
+    data: pd.DataFrame, schema: FeatureSchema, settings: Settings
+) -> None:
     report = compute_drift(data, data.iloc[0:0], schema, settings, **WINDOW)
     assert report.status == "insufficient_data" and report.n_current == 0
 
 
-def test_min_rows_setting_is_respected(data: pd.DataFrame, schema: FeatureSchema, tmp_path: Path) -> None:
+def test_min_rows_setting_is_respected(
+    data: pd.DataFrame, schema: FeatureSchema, tmp_path: Path
+) -> None:
     settings = Settings(home=tmp_path, monitor_min_rows=20)
     report = compute_drift(data, data.sample(40, random_state=5), schema, settings, **WINDOW)
     assert report.status != "insufficient_data"
