@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from chart_helpers import HELM_DIR, render_chart
 
-pytestmark = pytest.mark.helm
+pytestmark = [pytest.mark.helm, pytest.mark.slow]
 
 SCAN = HELM_DIR / "scan.sh"
 # First run may have to create the checkov virtualenv.

@@ -27,7 +27,7 @@ import pytest
 from chart_helpers import REPO_ROOT, Manifest, one, pod_spec, render_objects
 from psycopg2 import sql
 
-pytestmark = pytest.mark.helm
+pytestmark = [pytest.mark.helm, pytest.mark.slow]
 
 PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 ENTRYPOINT = REPO_ROOT / "infra" / "docker" / "mlflow" / "entrypoint.py"
