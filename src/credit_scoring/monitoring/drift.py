@@ -395,7 +395,7 @@ def render_plots(report: DriftReport) -> dict[str, bytes]:
     def save(fig: Any, name: str) -> None:
         buf = io.BytesIO()
         fig.tight_layout()
-        fig.savefig(buf, format="png", dpi=90)
+        fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
         plt.close(fig)
         plots[name] = buf.getvalue()
 
