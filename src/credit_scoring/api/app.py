@@ -151,17 +151,18 @@ class ObservabilityMiddleware:
         except _BodyTooLarge:
             if not started:
                 await _send_json(
-                    send_wrapper, 413,
-                    {"detail": f"request body larger than {self.max_body} bytes",
-                     "request_id": rid},
+                    send_wrapper,
+                    413,
+                    {
+                        "detail": f"request body larger than {self.max_body} bytes",
+                        "request_id": rid,
+                    },
                 )
         except Exception:
             logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
             self.metrics.errors.labels(_route_of(scope), "exception").inc()
             if not started:
-                await _send_json(
-                    send_wrapper, 500, {"detail": "internal error", "request_id": rid}
-                )
+                await _send_json(send_wrapper, 500, {"detail": "internal error", "request_id": rid})
         finally:
             elapsed = time.perf_counter() - start
             route = _route_of(scope)
@@ -173,9 +174,15 @@ class ObservabilityMiddleware:
                 self.metrics.errors.labels(route, kind).inc()
             if route != "/metrics":
                 access_logger.info(
-                    "%s %s %d", scope["method"], route, status_code,
-                    extra={"status": status_code, "latency_ms": round(elapsed * 1000, 3),
-                           "model_version": state.get("model_version")},
+                    "%s %s %d",
+                    scope["method"],
+                    route,
+                    status_code,
+                    extra={
+                        "status": status_code,
+                        "latency_ms": round(elapsed * 1000, 3),
+                        "model_version": state.get("model_version"),
+                    },
                 )
             request_id_var.reset(token)
 
@@ -192,8 +199,10 @@ async def _send_json(send: Send, status_code: int, body: dict[str, Any]) -> None
         {
             "type": "http.response.start",
             "status": status_code,
-            "headers": [(b"content-type", _JSON.encode()),
-                        (b"content-length", str(len(payload)).encode())],
+            "headers": [
+                (b"content-type", _JSON.encode()),
+                (b"content-length", str(len(payload)).encode()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": payload})
@@ -239,13 +248,15 @@ def create_app(
         if isinstance(predlog.sink, PostgresSink):
             try:
                 await anyio.to_thread.run_sync(predlog.sink.ensure_table)
-            except Exception as exc:  # noqa: BLE001 - the writer retries; serving goes on
+            except Exception as exc:
                 logger.error("prediction log database unreachable at start (will retry): %s", exc)
         predlog.start()
         manager.start()
         logger.info(
             "scoring API started: serving models:/%s@%s from %s",
-            settings.model_name, settings.serve_alias, settings.resolved_tracking_uri,
+            settings.model_name,
+            settings.serve_alias,
+            settings.resolved_tracking_uri,
         )
         try:
             yield
@@ -265,7 +276,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.predlog = predlog
     app.add_middleware(
-        ObservabilityMiddleware,  # type: ignore[arg-type]
+        ObservabilityMiddleware,
         metrics=metrics,
         max_body_bytes=settings.max_body_bytes,
     )
@@ -302,17 +313,25 @@ def create_app(
         return loaded
 
     def log_rows(
-        request: Request, loaded: LoadedModel, records: list[dict[str, Any]],
-        results: list[Any], ids: list[str],
+        request: Request,
+        loaded: LoadedModel,
+        records: list[dict[str, Any]],
+        results: list[Any],
+        ids: list[str],
     ) -> None:
         latency_ms = (time.perf_counter() - request.state.t0) * 1000
         rows: list[Row] = []
         for rid, record, res in zip(ids, records, results, strict=True):
             rows.append(
                 make_row(
-                    request_id=rid, model_name=loaded.name, model_version=loaded.version,
-                    inputs=record, probability=res.probability, score=res.score,
-                    decision=res.decision, latency_ms=latency_ms,
+                    request_id=rid,
+                    model_name=loaded.name,
+                    model_version=loaded.version,
+                    inputs=record,
+                    probability=res.probability,
+                    score=res.score,
+                    decision=res.decision,
+                    latency_ms=latency_ms,
                 )
             )
             metrics.decisions.labels(res.decision, loaded.version).inc()
@@ -326,8 +345,13 @@ def create_app(
             "score": res.score,
             "decision": res.decision,
             "reasons": [
-                {"feature": r.feature, "value": r.value, "contribution": r.contribution,
-                 "points": r.points, "reason": r.reason}
+                {
+                    "feature": r.feature,
+                    "value": r.value,
+                    "contribution": r.contribution,
+                    "points": r.points,
+                    "reason": r.reason,
+                }
                 for r in res.reasons
             ],
         }
@@ -340,8 +364,11 @@ def create_app(
     }
     MaxReasons = Annotated[
         int | None,
-        Query(ge=0, le=50, description=f"Reason codes per application "
-              f"(default {settings.max_reasons})."),
+        Query(
+            ge=0,
+            le=50,
+            description=f"Reason codes per application (default {settings.max_reasons}).",
+        ),
     ]
 
     @app.post(
@@ -356,8 +383,9 @@ def create_app(
         request: Request,
         application: Annotated[
             application_model,  # type: ignore[valid-type]
-            Body(openapi_examples={"applicant": {"summary": "A valid application",
-                                                  "value": example}}),
+            Body(
+                openapi_examples={"applicant": {"summary": "A valid application", "value": example}}
+            ),
         ],
         max_reasons: MaxReasons = None,
     ) -> Response:
@@ -384,8 +412,14 @@ def create_app(
         request: Request,
         batch: Annotated[
             batch_model,  # type: ignore[valid-type]
-            Body(openapi_examples={"two": {"summary": "Two applications",
-                                           "value": {"applications": [example, example]}}}),
+            Body(
+                openapi_examples={
+                    "two": {
+                        "summary": "Two applications",
+                        "value": {"applications": [example, example]},
+                    }
+                }
+            ),
         ],
         max_reasons: MaxReasons = None,
     ) -> Response:
@@ -408,8 +442,11 @@ def create_app(
             item["index"] = i
             items.append(item)
         body = {
-            "request_id": rid, "model_name": loaded.name, "model_version": loaded.version,
-            "count": len(items), "results": items,
+            "request_id": rid,
+            "model_name": loaded.name,
+            "model_version": loaded.version,
+            "count": len(items),
+            "results": items,
         }
         return _json(body, headers={"X-Model-Version": loaded.version})
 
@@ -426,9 +463,13 @@ def create_app(
         loaded = serving(request)
         return _json(
             {
-                "name": loaded.name, "version": loaded.version, "alias": loaded.alias,
-                "run_id": loaded.run_id, "metrics": loaded.metrics,
-                "loaded_at": loaded.loaded_at, "source": loaded.source,
+                "name": loaded.name,
+                "version": loaded.version,
+                "alias": loaded.alias,
+                "run_id": loaded.run_id,
+                "metrics": loaded.metrics,
+                "loaded_at": loaded.loaded_at,
+                "source": loaded.source,
             }
         )
 
@@ -449,8 +490,12 @@ def create_app(
         result = await request.app.state.manager.reload(trigger="admin", force=True)
         code = status.HTTP_409_CONFLICT if result.outcome == "failed" else status.HTTP_200_OK
         return _json(
-            {"outcome": result.outcome, "previous_version": result.previous_version,
-             "version": result.version, "detail": result.detail},
+            {
+                "outcome": result.outcome,
+                "previous_version": result.previous_version,
+                "version": result.version,
+                "detail": result.detail,
+            },
             code,
         )
 
@@ -497,7 +542,10 @@ def create_app(
             and data.get("alias") == settings.serve_alias
         )
         logger.info(
-            "mlflow webhook %s.%s (delivery %s): %s", entity, action, delivery,
+            "mlflow webhook %s.%s (delivery %s): %s",
+            entity,
+            action,
+            delivery,
             "reloading" if relevant else "ignored",
         )
         if not relevant:

@@ -19,7 +19,21 @@ __all__ = ["CONTENT_TYPE_LATEST", "ApiMetrics"]
 
 # Scoring answers in about a millisecond; the low buckets are what matters.
 _LATENCY_BUCKETS = (
-    0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
 )
 
 
@@ -30,30 +44,41 @@ class ApiMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
-            "credit_scoring_http_requests", "HTTP requests by route, method and status.",
-            ["route", "method", "status"], registry=r,
+            "credit_scoring_http_requests",
+            "HTTP requests by route, method and status.",
+            ["route", "method", "status"],
+            registry=r,
         )
         self.latency = Histogram(
             "credit_scoring_http_request_duration_seconds",
             "HTTP request latency by route, method and status.",
-            ["route", "method", "status"], buckets=_LATENCY_BUCKETS, registry=r,
+            ["route", "method", "status"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.errors = Counter(
             "credit_scoring_http_errors",
             "Requests answered with an error, by route and kind (client/server/exception).",
-            ["route", "kind"], registry=r,
+            ["route", "kind"],
+            registry=r,
         )
         self.decisions = Counter(
-            "credit_scoring_decisions", "Scored applications by decision and model version.",
-            ["decision", "model_version"], registry=r,
+            "credit_scoring_decisions",
+            "Scored applications by decision and model version.",
+            ["decision", "model_version"],
+            registry=r,
         )
         self.batch_size = Histogram(
-            "credit_scoring_batch_size", "Applications per batch request.",
-            buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000), registry=r,
+            "credit_scoring_batch_size",
+            "Applications per batch request.",
+            buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000),
+            registry=r,
         )
         self.model_info = Gauge(
-            "credit_scoring_model_info", "The served model version (value 1).",
-            ["name", "version", "alias", "run_id", "source"], registry=r,
+            "credit_scoring_model_info",
+            "The served model version (value 1).",
+            ["name", "version", "alias", "run_id", "source"],
+            registry=r,
         )
         self.model_loaded = Gauge(
             "credit_scoring_model_loaded", "1 while a model is loaded and served.", registry=r
@@ -61,23 +86,30 @@ class ApiMetrics:
         self.reloads = Counter(
             "credit_scoring_model_reloads",
             "Model reload attempts by outcome (swapped, unchanged, failed).",
-            ["outcome", "trigger"], registry=r,
+            ["outcome", "trigger"],
+            registry=r,
         )
         self.registry_errors = Counter(
             "credit_scoring_registry_errors",
-            "Failed calls to the MLflow registry (unreachable, alias missing...).", registry=r,
+            "Failed calls to the MLflow registry (unreachable, alias missing...).",
+            registry=r,
         )
         self.predlog_written = Counter(
-            "credit_scoring_prediction_log_written", "Prediction-log rows written.",
-            ["sink"], registry=r,
+            "credit_scoring_prediction_log_written",
+            "Prediction-log rows written.",
+            ["sink"],
+            registry=r,
         )
         self.predlog_errors = Counter(
-            "credit_scoring_prediction_log_errors", "Prediction-log write failures.",
-            ["sink"], registry=r,
+            "credit_scoring_prediction_log_errors",
+            "Prediction-log write failures.",
+            ["sink"],
+            registry=r,
         )
         self.predlog_dropped = Counter(
             "credit_scoring_prediction_log_dropped",
-            "Prediction-log rows dropped because the queue was full.", registry=r,
+            "Prediction-log rows dropped because the queue was full.",
+            registry=r,
         )
         self.predlog_queue = Gauge(
             "credit_scoring_prediction_log_queue", "Rows waiting to be written.", registry=r

@@ -17,6 +17,7 @@ one last served per alias, so a restart while MLflow is down still serves that v
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -100,6 +101,7 @@ class MlflowModelSource:
         # Fail fast instead of MLflow's default minutes of retries: the poll loop retries anyway.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         # deferred: importing mlflow costs seconds
         from mlflow.tracking import MlflowClient
 
@@ -161,7 +163,8 @@ def check_schema(expected: FeatureSchema, actual: FeatureSchema) -> None:
     if not problems:
         problems.append("feature order differs")
     raise ModelRefused(
-        "model feature schema does not match the API's request schema: " + "; ".join(sorted(problems))
+        "model feature schema does not match the API's request schema: "
+        + "; ".join(sorted(problems))
     )
 
 
@@ -177,7 +180,9 @@ def smoke_test(model: ScoringModel) -> None:
         raise ModelRefused("model returned a different number of results than inputs")
     for r in results:
         if not 0.0 <= float(r.probability) <= 1.0 or r.decision not in {
-            "approve", "review", "decline",
+            "approve",
+            "review",
+            "decline",
         }:
             raise ModelRefused(f"model returned an invalid result on its input example: {r}")
 
@@ -293,10 +298,8 @@ class ModelManager:
         """Stop the background task."""
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
 
     def trigger(self) -> None:
@@ -315,7 +318,8 @@ class ModelManager:
                     break
             logger.error(
                 "no model to serve yet (%s); /readyz stays 503; retrying in %.0fs",
-                result.detail, delay,
+                result.detail,
+                delay,
             )
             await self._sleep(delay)
             delay = min(delay * 2, max(self.settings.reload_interval_s, 1.0), 30.0)
@@ -339,7 +343,10 @@ class ModelManager:
             self.metrics.reloads.labels(result.outcome, trigger).inc()
         if result.outcome == "swapped":
             logger.info(
-                "model swapped: %s -> %s (%s)", result.previous_version, result.version, trigger,
+                "model swapped: %s -> %s (%s)",
+                result.previous_version,
+                result.version,
+                trigger,
                 extra={"model_version": result.version, "trigger": trigger},
             )
         return result
@@ -355,7 +362,7 @@ class ModelManager:
         try:
             source = self._source_or_create()
             ref = source.resolve()
-        except Exception as exc:  # noqa: BLE001 - any registry failure keeps the old model
+        except Exception as exc:
             self.metrics.registry_errors.inc()
             detail = (
                 f"cannot resolve models:/{name}@{alias} at {self.settings.resolved_tracking_uri}: "
@@ -370,12 +377,14 @@ class ModelManager:
             return ReloadResult("unchanged", previous, previous, f"already serving {previous}")
         if ref.version in self._refused and not force:
             return ReloadResult(
-                "unchanged", previous, previous,
+                "unchanged",
+                previous,
+                previous,
                 f"version {ref.version} was refused before; still serving {previous}",
             )
         try:
             loaded = self._fetch_and_check(source, ref)
-        except Exception as exc:  # noqa: BLE001 - any failure refuses the version
+        except Exception as exc:
             self._refused.add(ref.version)
             detail = f"refused version {ref.version} of {name}: {_short(exc)}"
             if previous is not None:
@@ -397,12 +406,15 @@ class ModelManager:
             model = self._load_checked(model_dir)
             try:
                 metrics = source.metrics(ref)
-            except Exception as exc:  # noqa: BLE001 - metrics are informative only
+            except Exception as exc:
                 logger.warning("cannot read metrics of run %s: %s", ref.run_id, _short(exc))
                 metrics = {}
             meta = {
-                "name": ref.name, "version": ref.version, "alias": ref.alias,
-                "run_id": ref.run_id, "metrics": metrics,
+                "name": ref.name,
+                "version": ref.version,
+                "alias": ref.alias,
+                "run_id": ref.run_id,
+                "metrics": metrics,
                 "model_dir": str(model_dir.relative_to(staging)),
             }
             try:
@@ -431,17 +443,23 @@ class ModelManager:
         vdir, meta = found
         try:
             model = self._load_checked(vdir / meta.get("model_dir", "model"))
-        except Exception as exc:  # noqa: BLE001 - a bad cache entry is skipped
+        except Exception as exc:
             logger.error("cached model version %s is unusable: %s", meta.get("version"), exc)
             return
         loaded = LoadedModel(
-            model, meta["name"], str(meta["version"]), meta["alias"], meta.get("run_id"),
-            meta.get("metrics") or {}, "cache",
+            model,
+            meta["name"],
+            str(meta["version"]),
+            meta["alias"],
+            meta.get("run_id"),
+            meta.get("metrics") or {},
+            "cache",
         )
         self._swap(loaded)
         logger.warning(
             "MLflow unreachable: serving cached version %s of %s until the registry answers",
-            loaded.version, loaded.name,
+            loaded.version,
+            loaded.name,
         )
 
     def _swap(self, loaded: LoadedModel) -> None:

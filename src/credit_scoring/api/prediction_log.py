@@ -47,9 +47,19 @@ CREATE INDEX IF NOT EXISTS prediction_log_version_idx ON prediction_log (model_v
 """
 
 _COLUMNS = (
-    "request_id", "ts", "model_name", "model_version", "inputs",
-    "probability", "score", "decision", "latency_ms",
+    "request_id",
+    "ts",
+    "model_name",
+    "model_version",
+    "inputs",
+    "probability",
+    "score",
+    "decision",
+    "latency_ms",
 )
+
+
+_INSERT_SQL = f"INSERT INTO prediction_log ({', '.join(_COLUMNS)}) VALUES %s"  # noqa: S608
 
 
 class Sink(Protocol):
@@ -102,7 +112,7 @@ class PostgresSink:
         self._conn: Any = None
 
     def _connection(self) -> Any:
-        import psycopg2  # type: ignore[import-untyped]  # lazily: only with a database
+        import psycopg2  # lazily: only with a database
 
         if self._conn is None or self._conn.closed:
             self._conn = psycopg2.connect(self._dsn, connect_timeout=self._timeout)
@@ -115,13 +125,19 @@ class PostgresSink:
         self._connection()
 
     def write(self, rows: list[Row]) -> None:
-        from psycopg2.extras import Json, execute_values  # type: ignore[import-untyped]
+        from psycopg2.extras import Json, execute_values
 
         values = [
             (
-                r["request_id"], r["ts"], r["model_name"], r["model_version"],
+                r["request_id"],
+                r["ts"],
+                r["model_name"],
+                r["model_version"],
                 Json(r["inputs"], dumps=lambda o: orjson.dumps(o).decode()),
-                r["probability"], r["score"], r["decision"], r["latency_ms"],
+                r["probability"],
+                r["score"],
+                r["decision"],
+                r["latency_ms"],
             )
             for r in rows
         ]
@@ -130,7 +146,7 @@ class PostgresSink:
             with conn, conn.cursor() as cur:
                 execute_values(
                     cur,
-                    f"INSERT INTO prediction_log ({', '.join(_COLUMNS)}) VALUES %s",
+                    _INSERT_SQL,
                     values,
                     page_size=1000,
                 )
@@ -184,9 +200,7 @@ class PredictionLogger:
     def start(self) -> None:
         """Start the writer thread."""
         if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name="prediction-log", daemon=True
-            )
+            self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
             self._thread.start()
 
     def close(self, timeout_s: float = 30.0) -> None:
@@ -246,11 +260,14 @@ class PredictionLogger:
                 self.sink.write(batch)
                 self.metrics.predlog_written.labels(self.sink.name).inc(len(batch))
                 return
-            except Exception as exc:  # noqa: BLE001 - retried, then spilled to the fallback
+            except Exception as exc:
                 self.metrics.predlog_errors.labels(self.sink.name).inc()
                 logger.warning(
                     "prediction log write to %s failed (attempt %d, %d rows): %s",
-                    self.sink.name, attempt, len(batch), exc,
+                    self.sink.name,
+                    attempt,
+                    len(batch),
+                    exc,
                 )
             if self.fallback is not None and (self._stopping.is_set() or attempt >= 5):
                 self._write_fallback(batch)
@@ -267,7 +284,8 @@ class PredictionLogger:
             self.fallback.write(batch)
             self.metrics.predlog_written.labels(self.fallback.name).inc(len(batch))
             logger.warning(
-                "wrote %d prediction-log rows to the fallback %s sink", len(batch),
+                "wrote %d prediction-log rows to the fallback %s sink",
+                len(batch),
                 self.fallback.name,
             )
         except Exception:

@@ -73,7 +73,7 @@ def build_application_model(
 
 def build_batch_model(application: type[BaseModel], max_batch_size: int) -> type[BaseModel]:
     """A pydantic model for ``{"applications": [...]}`` with at most ``max_batch_size`` items."""
-    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    model: type[BaseModel] = create_model(
         "BatchRequest",
         __config__=ConfigDict(extra="forbid"),
         __doc__="Many loan applications scored in one call.",

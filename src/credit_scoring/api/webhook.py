@@ -33,9 +33,7 @@ def sign(secret: str, delivery_id: str, timestamp: str, body: bytes) -> str:
     return f"{SIGNATURE_VERSION},{base64.b64encode(digest).decode()}"
 
 
-def verify(
-    secret: str, headers: Mapping[str, str], body: bytes, now: float | None = None
-) -> str:
+def verify(secret: str, headers: Mapping[str, str], body: bytes, now: float | None = None) -> str:
     """Check a delivery's signature and freshness; return its delivery id."""
     delivery_id = headers.get(DELIVERY_ID_HEADER)
     timestamp = headers.get(TIMESTAMP_HEADER)

@@ -46,17 +46,29 @@ def train_tiny(schema: FeatureSchema, frame: pd.DataFrame, rounds: int = 15) -> 
     x = enc.encode_frame(frame)
     y = (frame[schema.target.name] == "bad").astype(int).to_numpy()
     data = lgb.Dataset(
-        x, y, feature_name=enc.names, categorical_feature=enc.categorical_indices,
+        x,
+        y,
+        feature_name=enc.names,
+        categorical_feature=enc.categorical_indices,
         free_raw_data=False,
     )
     booster = lgb.train(
-        {"objective": "binary", "verbose": -1, "num_leaves": 7, "seed": 1,
-         "deterministic": True, "num_threads": 1, "min_data_in_leaf": 20},
-        data, num_boost_round=rounds,
+        {
+            "objective": "binary",
+            "verbose": -1,
+            "num_leaves": 7,
+            "seed": 1,
+            "deterministic": True,
+            "num_threads": 1,
+            "min_data_in_leaf": 20,
+        },
+        data,
+        num_boost_round=rounds,
     )
     example = frame[schema.feature_names].head(2).to_dict(orient="records")
-    example = [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
-               for r in example]
+    example = [
+        {k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()} for r in example
+    ]
     return CreditModel(booster, schema, ScoreScaling(), Calibration(), example)
 
 
@@ -106,7 +118,9 @@ class DirSource:
             raise ConnectionError("registry unreachable")
         if self.alias_version is None:
             raise LookupError("alias not set")
-        return VersionRef("credit-scoring", self.alias_version, "production", f"run-{self.alias_version}")
+        return VersionRef(
+            "credit-scoring", self.alias_version, "production", f"run-{self.alias_version}"
+        )
 
     def download(self, ref: VersionRef, dst: Path) -> Path:
         self.gate.wait(30)

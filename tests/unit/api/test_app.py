@@ -78,7 +78,9 @@ def test_score_one(client: TestClient, schema: FeatureSchema) -> None:
     assert capped["probability"] == body["probability"]
 
 
-def test_batch_matches_single_scores(client: TestClient, german: Any, schema: FeatureSchema) -> None:
+def test_batch_matches_single_scores(
+    client: TestClient, german: Any, schema: FeatureSchema
+) -> None:
     rows = german[schema.feature_names].head(5).to_dict(orient="records")
     resp = client.post("/v1/score/batch", json={"applications": rows}, headers=KEY)
     assert resp.status_code == 200, resp.text
@@ -100,12 +102,16 @@ def test_validation_errors_are_422_naming_fields(client: TestClient, schema: Fea
     resp = client.post("/v1/score/batch", json=too_many, headers=KEY)
     assert resp.status_code == 422
     assert resp.json()["detail"][0]["loc"] == ["body", "applications"]
-    resp = client.post("/v1/score", content=b"{not json", headers={**KEY, "content-type": "application/json"})
+    resp = client.post(
+        "/v1/score", content=b"{not json", headers={**KEY, "content-type": "application/json"}
+    )
     assert resp.status_code == 422
 
 
 def test_body_size_limit(client: TestClient) -> None:
-    resp = client.post("/v1/score", content=b"x" * 25_000, headers={**KEY, "content-type": "application/json"})
+    resp = client.post(
+        "/v1/score", content=b"x" * 25_000, headers={**KEY, "content-type": "application/json"}
+    )
     assert resp.status_code == 413
     assert "20000 bytes" in resp.json()["detail"]
 
@@ -135,19 +141,38 @@ def test_model_info(client: TestClient) -> None:
     assert info["source"] == "registry" and info["loaded_at"]
 
 
-def test_admin_reload_swaps_and_refuses(client: TestClient, source: Any, schema: FeatureSchema) -> None:
+def test_admin_reload_swaps_and_refuses(
+    client: TestClient, source: Any, schema: FeatureSchema
+) -> None:
     source.alias_version = "2"
     resp = client.post("/v1/admin/reload", headers=ADMIN)
-    assert resp.json() == {"outcome": "swapped", "previous_version": "1", "version": "2",
-                           "detail": "now serving version 2"}
-    assert client.post("/v1/score", json=example_application(schema), headers=KEY).json()["model_version"] == "2"
+    assert resp.json() == {
+        "outcome": "swapped",
+        "previous_version": "1",
+        "version": "2",
+        "detail": "now serving version 2",
+    }
+    assert (
+        client.post("/v1/score", json=example_application(schema), headers=KEY).json()[
+            "model_version"
+        ]
+        == "2"
+    )
     source.alias_version = "broken"
     resp = client.post("/v1/admin/reload", headers=ADMIN)
     assert resp.status_code == 409 and resp.json()["outcome"] == "failed"
-    assert client.post("/v1/score", json=example_application(schema), headers=KEY).json()["model_version"] == "2"
+    assert (
+        client.post("/v1/score", json=example_application(schema), headers=KEY).json()[
+            "model_version"
+        ]
+        == "2"
+    )
 
 
-def _signed(body: dict[str, Any], secret: str = "hook-secret") -> tuple[bytes, dict[str, str]]:
+def _signed(
+    body: dict[str, Any],
+    secret: str = "hook-secret",  # noqa: S107
+) -> tuple[bytes, dict[str, str]]:
     raw = json.dumps(body).encode()
     ts = str(int(time.time()))
     headers = {
@@ -161,8 +186,12 @@ def _signed(body: dict[str, Any], secret: str = "hook-secret") -> tuple[bytes, d
 
 def test_webhook_triggers_reload(client: TestClient, source: Any) -> None:
     source.alias_version = "2"
-    event = {"entity": "model_version_alias", "action": "created", "timestamp": "now",
-             "data": {"name": "credit-scoring", "alias": "production", "version": "2"}}
+    event = {
+        "entity": "model_version_alias",
+        "action": "created",
+        "timestamp": "now",
+        "data": {"name": "credit-scoring", "alias": "production", "version": "2"},
+    }
     raw, headers = _signed(event, secret="wrong")
     assert client.post("/v1/webhooks/mlflow", content=raw, headers=headers).status_code == 401
     other = {**event, "data": {**event["data"], "alias": "staging"}}
@@ -196,19 +225,30 @@ def test_not_ready_until_a_model_loads(
         _wait_ready(c)
 
 
-def test_metrics_count_routes_decisions_and_model(client: TestClient, schema: FeatureSchema) -> None:
+def test_metrics_count_routes_decisions_and_model(
+    client: TestClient, schema: FeatureSchema
+) -> None:
     for _ in range(3):
         client.post("/v1/score", json=example_application(schema), headers=KEY)
     client.post("/v1/score", json={}, headers=KEY)
     client.get("/no/such/path")
     text = client.get("/metrics").text
-    assert 'credit_scoring_http_requests_total{method="POST",route="/v1/score",status="200"} 3.0' in text
-    assert 'credit_scoring_http_requests_total{method="POST",route="/v1/score",status="422"} 1.0' in text
+    assert (
+        'credit_scoring_http_requests_total{method="POST",route="/v1/score",status="200"} 3.0'
+        in text
+    )
+    assert (
+        'credit_scoring_http_requests_total{method="POST",route="/v1/score",status="422"} 1.0'
+        in text
+    )
     assert 'route="unmatched",status="404"' in text
     assert "credit_scoring_http_request_duration_seconds_bucket" in text
     decisions = [ln for ln in text.splitlines() if ln.startswith("credit_scoring_decisions_total{")]
     assert sum(float(ln.rsplit(" ", 1)[1]) for ln in decisions) == 3
-    assert 'credit_scoring_model_info{alias="production",name="credit-scoring",run_id="run-1",source="registry",version="1"} 1.0' in text
+    assert (
+        'credit_scoring_model_info{alias="production",name="credit-scoring",run_id="run-1",'
+        'source="registry",version="1"} 1.0' in text
+    )
     assert 'credit_scoring_model_reloads_total{outcome="swapped",trigger="startup"} 1.0' in text
 
 
@@ -220,17 +260,21 @@ def test_logs_are_json_with_request_id_and_no_secrets(
     handler.setFormatter(JsonFormatter())
     logging.getLogger().addHandler(handler)
     try:
-        client.post("/v1/score", json=example_application(schema),
-                    headers={**KEY, "X-Request-ID": "rid-7"})
-        client.post("/v1/score", json=example_application(schema),
-                    headers={"X-API-Key": "guessed-key"})
+        client.post(
+            "/v1/score", json=example_application(schema), headers={**KEY, "X-Request-ID": "rid-7"}
+        )
+        client.post(
+            "/v1/score", json=example_application(schema), headers={"X-API-Key": "guessed-key"}
+        )
     finally:
         logging.getLogger().removeHandler(handler)
     err = stream.getvalue()
     lines = [json.loads(ln) for ln in err.splitlines()]
     access = [ln for ln in lines if ln["logger"] == "credit_scoring.api.access"]
-    assert any(ln["request_id"] == "rid-7" and ln["status"] == 200 and ln["model_version"] == "1"
-               for ln in access)
+    assert any(
+        ln["request_id"] == "rid-7" and ln["status"] == 200 and ln["model_version"] == "1"
+        for ln in access
+    )
     assert any(ln["status"] == 401 for ln in access)
     for secret in ("key-two", "guessed-key", "admin-key"):
         assert secret not in err
@@ -242,11 +286,16 @@ def test_prediction_log_written_and_flushed_on_shutdown(
 ) -> None:
     with TestClient(create_app(settings, source_factory=lambda: source)) as c:
         _wait_ready(c)
-        c.post("/v1/score", json=example_application(schema), headers={**KEY, "X-Request-ID": "one"})
+        c.post(
+            "/v1/score", json=example_application(schema), headers={**KEY, "X-Request-ID": "one"}
+        )
         rows = {"applications": [example_application(schema)] * 3}
         c.post("/v1/score/batch", json=rows, headers={**KEY, "X-Request-ID": "many"})
-    lines = [json.loads(ln) for p in settings.prediction_log_dir.glob("*.jsonl")
-             for ln in p.read_text().splitlines()]
+    lines = [
+        json.loads(ln)
+        for p in settings.prediction_log_dir.glob("*.jsonl")
+        for ln in p.read_text().splitlines()
+    ]
     assert sorted(r["request_id"] for r in lines) == ["many-0", "many-1", "many-2", "one"]
     assert all(r["model_version"] == "1" and r["inputs"]["purpose"] == "business" for r in lines)
     assert all(r["latency_ms"] > 0 for r in lines)
@@ -259,12 +308,20 @@ def test_openapi_has_examples_and_security(client: TestClient) -> None:
     body = op["requestBody"]["content"]["application/json"]
     assert "applicant" in body["examples"]
     assert spec["components"]["schemas"]["Application"]["additionalProperties"] is False
-    assert set(spec["paths"]) >= {"/v1/score", "/v1/score/batch", "/v1/model", "/healthz", "/readyz",
-                                  "/v1/admin/reload", "/v1/webhooks/mlflow"}
+    assert set(spec["paths"]) >= {
+        "/v1/score",
+        "/v1/score/batch",
+        "/v1/model",
+        "/healthz",
+        "/readyz",
+        "/v1/admin/reload",
+        "/v1/webhooks/mlflow",
+    }
 
 
-def test_settings_file_schema_used(tmp_path: Path, settings_factory: Callable[..., Settings],
-                                   schema: FeatureSchema, source: Any) -> None:
+def test_settings_file_schema_used(
+    tmp_path: Path, settings_factory: Callable[..., Settings], schema: FeatureSchema, source: Any
+) -> None:
     narrowed = schema.model_copy(deep=True)
     narrowed.features[3].categories = narrowed.features[3].categories[:-1]  # type: ignore[index]
     path = narrowed.dump(tmp_path / "schema.yaml")

@@ -28,7 +28,9 @@ def _reloads(metrics: ApiMetrics, outcome: str, trigger: str) -> float:
 
 
 def test_swap_unchanged_and_refusals(
-    settings_factory: Callable[..., Settings], schema: FeatureSchema, make_source: Callable[..., Any]
+    settings_factory: Callable[..., Settings],
+    schema: FeatureSchema,
+    make_source: Callable[..., Any],
 ) -> None:
     source = make_source("1")
     manager, metrics = _manager(settings_factory(), schema, source)
@@ -64,12 +66,16 @@ def test_swap_unchanged_and_refusals(
     assert _reloads(metrics, "failed", "admin") == 1
     assert _reloads(metrics, "swapped", "webhook") == 1
     text = metrics.render().decode()
-    assert 'credit_scoring_model_info{alias="production",name="credit-scoring",run_id="run-2"' in text
+    assert (
+        'credit_scoring_model_info{alias="production",name="credit-scoring",run_id="run-2"' in text
+    )
     assert 'version="1"' not in text.split("credit_scoring_model_info{", 1)[1].split("\n")[0]
 
 
 def test_in_flight_reference_survives_a_swap(
-    settings_factory: Callable[..., Settings], schema: FeatureSchema, make_source: Callable[..., Any]
+    settings_factory: Callable[..., Settings],
+    schema: FeatureSchema,
+    make_source: Callable[..., Any],
 ) -> None:
     source = make_source("1")
     manager, _ = _manager(settings_factory(), schema, source)
@@ -91,7 +97,9 @@ def test_in_flight_reference_survives_a_swap(
 
 
 def test_restart_serves_cached_version_while_registry_is_down(
-    settings_factory: Callable[..., Settings], schema: FeatureSchema, make_source: Callable[..., Any]
+    settings_factory: Callable[..., Settings],
+    schema: FeatureSchema,
+    make_source: Callable[..., Any],
 ) -> None:
     settings = settings_factory()
     source = make_source("2")
@@ -118,7 +126,9 @@ def test_restart_serves_cached_version_while_registry_is_down(
 
 
 def test_no_registry_no_cache_stays_unready(
-    settings_factory: Callable[..., Settings], schema: FeatureSchema, make_source: Callable[..., Any]
+    settings_factory: Callable[..., Settings],
+    schema: FeatureSchema,
+    make_source: Callable[..., Any],
 ) -> None:
     source = make_source("1")
     source.reachable = False

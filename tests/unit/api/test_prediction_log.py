@@ -19,9 +19,15 @@ pytestmark = pytest.mark.unit
 
 def _row(i: int, ts: datetime | None = None) -> Row:
     return make_row(
-        request_id=f"r{i}", model_name="credit-scoring", model_version="3",
+        request_id=f"r{i}",
+        model_name="credit-scoring",
+        model_version="3",
         inputs={"duration_in_month": i, "purpose": "business"},
-        probability=0.1, score=650.0, decision="approve", latency_ms=1.5, ts=ts,
+        probability=0.1,
+        score=650.0,
+        decision="approve",
+        latency_ms=1.5,
+        ts=ts,
     )
 
 
@@ -39,8 +45,15 @@ def test_rows_are_written_and_readable_by_monitoring(tmp_path: Path) -> None:
     assert len(lines) == 100
     first = json.loads(lines[0])
     assert set(first) == {
-        "request_id", "ts", "model_name", "model_version", "inputs", "probability", "score",
-        "decision", "latency_ms",
+        "request_id",
+        "ts",
+        "model_name",
+        "model_version",
+        "inputs",
+        "probability",
+        "score",
+        "decision",
+        "latency_ms",
     }
     assert first["ts"].endswith("Z")
     now = datetime.now(UTC)
@@ -54,10 +67,15 @@ def test_rows_are_written_and_readable_by_monitoring(tmp_path: Path) -> None:
 
 def test_rows_go_to_the_file_of_their_utc_day(tmp_path: Path) -> None:
     sink = JsonlSink(tmp_path)
-    sink.write([_row(1, datetime(2026, 1, 2, 23, 59, tzinfo=UTC)),
-                _row(2, datetime(2026, 1, 3, 0, 1, tzinfo=UTC))])
+    sink.write(
+        [
+            _row(1, datetime(2026, 1, 2, 23, 59, tzinfo=UTC)),
+            _row(2, datetime(2026, 1, 3, 0, 1, tzinfo=UTC)),
+        ]
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "predictions-2026-01-02.jsonl", "predictions-2026-01-03.jsonl",
+        "predictions-2026-01-02.jsonl",
+        "predictions-2026-01-03.jsonl",
     ]
 
 

@@ -32,7 +32,9 @@ def test_example_is_valid(schema: FeatureSchema) -> None:
 def test_range_category_unknown_and_missing_fields_are_named(schema: FeatureSchema) -> None:
     model = build_application_model(schema)
     payload = example_application(schema)
-    payload.update(duration_in_month=0, credit_amount=100_001, purpose="yacht", favourite_colour="red")
+    payload.update(
+        duration_in_month=0, credit_amount=100_001, purpose="yacht", favourite_colour="red"
+    )
     del payload["housing"]
     errors = _errors(model, payload)
     assert errors == {
@@ -75,7 +77,9 @@ def test_batch_limits(schema: FeatureSchema) -> None:
     assert _errors(batch, {"applications": [one] * 4}) == {"applications": "too_long"}
     assert _errors(batch, {"applications": []}) == {"applications": "too_short"}
     bad = {**one, "purpose": "yacht"}
-    assert _errors(batch, {"applications": [one, bad]}) == {"applications.1.purpose": "literal_error"}
+    assert _errors(batch, {"applications": [one, bad]}) == {
+        "applications.1.purpose": "literal_error"
+    }
 
 
 def test_openapi_schema_lists_categories_and_bounds(schema: FeatureSchema) -> None:
