@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 FeatureType = Literal["numeric", "categorical"]
 Direction = Literal["increasing", "decreasing"]
@@ -174,8 +174,12 @@ class FeatureSchema(BaseModel):
             raise ValueError(f"schema file {str(file)!r} must hold a mapping")
         try:
             return cls.model_validate(raw)
-        except ValueError as exc:
-            raise ValueError(f"schema file {str(file)!r} is invalid: {exc}") from exc
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'schema'}: {e['msg'].removeprefix('Value error, ')}"
+                for e in exc.errors()
+            )
+            raise ValueError(f"schema file {str(file)!r} is invalid: {problems}") from exc
 
     def dump(self, path: str | Path) -> Path:
         """Write YAML (``.yaml``/``.yml``) or JSON (anything else)."""

@@ -1,0 +1,58 @@
+# credit-scoring: `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-14s\033[0m %s\n",$$1,$$2}'
+
+$(STAMP): pyproject.toml requirements-dev.lock
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@[ -x $(PY) ] || uv venv --quiet --python 3.11 $(VENV)
+	uv pip sync --quiet --python $(PY) requirements-dev.lock
+	uv pip install --quiet --python $(PY) --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv from the lock file and install the package (editable)
+
+lock: ## Re-resolve the lock files from pyproject.toml
+	uv pip compile --quiet pyproject.toml -o requirements.lock --python-version 3.11
+	uv pip compile --quiet pyproject.toml --extra dev -o requirements-dev.lock --python-version 3.11
+
+demo: install ## Whole flow on the embedded store: data -> train -> validate -> promote
+	$(BIN)/credit-scoring demo
+
+serve: install ## Serve the production model on 127.0.0.1:8000 without API keys (local use)
+	$(BIN)/credit-scoring serve --no-auth
+
+lint: install ## ruff (lint + format check)
+	$(BIN)/ruff check src tests benchmarks airflow
+
+typecheck: install ## mypy on the package
+	$(BIN)/mypy
+
+test-fast: install ## Unit tests only
+	$(BIN)/pytest -m unit -q
+
+test-py: install ## Unit, model, integration and Helm tests (real MLflow, PostgreSQL, uvicorn)
+	$(BIN)/pytest -q --ignore=tests/airflow --ignore=tests/e2e
+
+test-airflow: ## Airflow DAG tests in their own virtualenv
+	bash airflow/run-tests.sh
+
+test-e2e: install ## docker compose stack end to end
+	$(BIN)/pytest -q -m e2e tests/e2e
+
+test: lint typecheck test-py test-airflow test-e2e ## Everything CI runs
+
+bench: install ## Benchmarks (print figures; not part of test)
+	$(PY) benchmarks/quality.py
+	$(PY) benchmarks/training_scale.py
+
+clean: ## Remove local state (embedded store, caches)
+	rm -rf .credit-scoring .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: help install lock demo serve lint typecheck test-fast test-py test-airflow test-e2e test bench clean

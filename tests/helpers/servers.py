@@ -1,0 +1,127 @@
+"""Real servers for tests: free ports, waiting for HTTP, stopping processes, an ``mlflow server``
+on SQLite or PostgreSQL, and fresh PostgreSQL databases.
+
+Imported by the conftest files (``pythonpath = ["tests"]`` in the pytest configuration).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from credit_scoring.config import Settings
+
+VENV_BIN = Path(sys.executable).parent
+PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Wait until ``url`` answers (any status), or fail with the process's exit."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer within {timeout}s")
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 30) -> int:
+    """SIGTERM (graceful), then SIGKILL if needed; return the exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+    return int(proc.returncode)
+
+
+@dataclass
+class MlflowServer:
+    url: str
+    root: Path
+    proc: subprocess.Popen[bytes]
+
+    def settings(self, **overrides: Any) -> Settings:
+        return Settings(tracking_uri=self.url, home=self.root / "client-home", **overrides)
+
+
+def start_mlflow(
+    root: Path, port: int | None = None, backend_store_uri: str | None = None
+) -> MlflowServer:
+    """An ``mlflow server`` on a SQLite store under ``root`` (or ``backend_store_uri``), serving
+    artifacts through its proxy (webhooks to 127.0.0.1 allowed)."""
+    port = port or free_port()
+    root.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+        "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+        # The job runner starts ~7 huey worker processes per server; tests need none of them.
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
+    log = (root / f"mlflow-{port}.log").open("ab")
+    proc = subprocess.Popen(
+        [
+            str(VENV_BIN / "mlflow"), "server",
+            "--backend-store-uri", backend_store_uri or f"sqlite:///{root / 'mlflow.db'}",
+            "--artifacts-destination", str(root / "artifacts"),
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        ],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root,
+    )
+    server = MlflowServer(f"http://127.0.0.1:{port}", root, proc)
+    wait_http(f"{server.url}/health", timeout=240, proc=proc)
+    return server
+
+
+def postgres_available() -> bool:
+    """True when the PostgreSQL server at 127.0.0.1:5432 accepts connections."""
+    try:
+        import psycopg2  # type: ignore[import-untyped]
+
+        psycopg2.connect(PG_ADMIN_DSN, connect_timeout=3).close()
+        return True
+    except Exception:
+        return False
+
+
+@contextmanager
+def fresh_database(prefix: str = "cs_test") -> Iterator[str]:
+    """Create a uniquely named PostgreSQL database, yield its URL, drop it afterwards."""
+    import psycopg2
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(PG_ADMIN_DSN)
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
