@@ -1,7 +1,7 @@
 #!/bin/sh
 # First start of the postgres volume only: create the database of the API's prediction log
 # (table prediction_log, see docs/architecture.md) next to MLflow's backend store.
-set -eu
+set -e
 db="${PREDICTIONS_DB:-predictions}"
 if [ "$db" != "${POSTGRES_DB:-postgres}" ]; then
   psql -v ON_ERROR_STOP=1 --username "${POSTGRES_USER:-postgres}" --dbname postgres \
