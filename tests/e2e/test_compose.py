@@ -59,15 +59,17 @@ def _ensure_docker() -> list[str]:
         try:
             proc = subprocess.run(
                 ["bash", str(STANDIN), "python:3.11-slim", "postgres:16"],
-                cwd=REPO_ROOT, capture_output=True, text=True, timeout=1500, check=False,
+                cwd=REPO_ROOT,
+                capture_output=True,
+                text=True,
+                timeout=1500,
+                check=False,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             _unavailable(f"{STANDIN} could not run: {exc}")
         else:
             if proc.returncode != 0:
-                _unavailable(
-                    f"{STANDIN} failed (exit {proc.returncode}):\n{_tail(proc.stderr)}"
-                )
+                _unavailable(f"{STANDIN} failed (exit {proc.returncode}):\n{_tail(proc.stderr)}")
     if shutil.which("docker") is None:
         _unavailable("the docker CLI is not installed")
     info = subprocess.run(["docker", "info"], capture_output=True, text=True, check=False)
@@ -76,9 +78,7 @@ def _ensure_docker() -> list[str]:
     for command in (["docker", "compose"], ["docker-compose"]):
         if shutil.which(command[0]) is None:
             continue
-        version = subprocess.run(
-            [*command, "version"], capture_output=True, text=True, check=False
-        )
+        version = subprocess.run([*command, "version"], capture_output=True, text=True, check=False)
         if version.returncode == 0:
             return command
     _unavailable("neither `docker compose` nor `docker-compose` is installed")
@@ -92,9 +92,7 @@ def _free_port() -> int:
         return port
 
 
-def _wait_for(
-    what: str, probe: Callable[[], Any], timeout: float, interval: float = 1.0
-) -> Any:
+def _wait_for(what: str, probe: Callable[[], Any], timeout: float, interval: float = 1.0) -> Any:
     """Call ``probe`` until it returns a truthy value; fail naming ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -120,8 +118,15 @@ class Stack:
         self.timings: list[tuple[str, float]] = []
 
     def cmd(self, *args: str, profile: bool = False) -> list[str]:
-        base = [*self.compose, "-f", str(COMPOSE_FILE), "-p", self.project,
-                "--env-file", str(self.env_file)]
+        base = [
+            *self.compose,
+            "-f",
+            str(COMPOSE_FILE),
+            "-p",
+            self.project,
+            "--env-file",
+            str(self.env_file),
+        ]
         if profile:
             base += ["--profile", "trainer"]
         return [*base, *args]
@@ -131,8 +136,13 @@ class Stack:
     ) -> subprocess.CompletedProcess[str]:
         started = time.monotonic()
         proc = subprocess.run(
-            self.cmd(*args, profile=profile), cwd=REPO_ROOT, env=self.env,
-            capture_output=True, text=True, timeout=timeout, check=False,
+            self.cmd(*args, profile=profile),
+            cwd=REPO_ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         self.timings.append((" ".join(args[:3]), time.monotonic() - started))
         if check and proc.returncode != 0:
@@ -147,21 +157,37 @@ class Stack:
         cid = self.run("ps", "-q", service).stdout.strip()
         assert cid, f"service {service} has no container"
         out = subprocess.run(
-            ["docker", "inspect", "-f",
-             "{{.Id}} {{.State.StartedAt}} {{.RestartCount}} {{.State.Status}}", cid],
-            capture_output=True, text=True, check=True,
+            [
+                "docker",
+                "inspect",
+                "-f",
+                "{{.Id}} {{.State.StartedAt}} {{.RestartCount}} {{.State.Status}}",
+                cid,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.split()
         return {"id": out[0], "started_at": out[1], "restarts": int(out[2]), "status": out[3]}
 
     def psql(self, database: str, sql: str) -> str:
         return self.run(
-            "exec", "-T", "postgres", "psql", "-U", self.env["POSTGRES_USER"], "-d", database,
-            "-Atc", sql,
+            "exec",
+            "-T",
+            "postgres",
+            "psql",
+            "-U",
+            self.env["POSTGRES_USER"],
+            "-d",
+            database,
+            "-Atc",
+            sql,
         ).stdout.strip()
 
     def print_logs(self) -> None:
-        logs = self.run("logs", "--no-color", "--timestamps", "--tail", "400",
-                        check=False, profile=True)
+        logs = self.run(
+            "logs", "--no-color", "--timestamps", "--tail", "400", check=False, profile=True
+        )
         print(f"===== container logs of compose project {self.project} =====")
         print(logs.stdout)
         print(logs.stderr)
@@ -169,8 +195,16 @@ class Stack:
         print(ps.stdout)
 
     def down(self) -> None:
-        self.run("down", "--volumes", "--remove-orphans", "--timeout", "10",
-                 check=False, profile=True, timeout=300)
+        self.run(
+            "down",
+            "--volumes",
+            "--remove-orphans",
+            "--timeout",
+            "10",
+            check=False,
+            profile=True,
+            timeout=300,
+        )
 
 
 def _applications(count: int) -> list[dict[str, Any]]:
@@ -241,19 +275,35 @@ def _exercise(stack: Stack, http: httpx.Client) -> None:
 
     # Both CLIs accept the file (compose specification, no v1-only syntax).
     for compose in (["docker", "compose"], ["docker-compose"]):
-        if shutil.which(compose[0]) and subprocess.run(
-            [*compose, "version"], capture_output=True, check=False
-        ).returncode == 0:
+        if (
+            shutil.which(compose[0])
+            and subprocess.run([*compose, "version"], capture_output=True, check=False).returncode
+            == 0
+        ):
             subprocess.run(
-                [*compose, "-f", str(COMPOSE_FILE), "--env-file", str(stack.env_file),
-                 "--profile", "trainer", "config", "-q"],
-                cwd=REPO_ROOT, env=stack.env, check=True, capture_output=True, text=True,
+                [
+                    *compose,
+                    "-f",
+                    str(COMPOSE_FILE),
+                    "--env-file",
+                    str(stack.env_file),
+                    "--profile",
+                    "trainer",
+                    "config",
+                    "-q",
+                ],
+                cwd=REPO_ROOT,
+                env=stack.env,
+                check=True,
+                capture_output=True,
+                text=True,
             )
 
     # 1. Build, then the tracking stack.
     stack.run("build", timeout=1800)
-    stack.run("up", "-d", "--wait", "--wait-timeout", "240", "postgres", "mlflow-server",
-              timeout=300)
+    stack.run(
+        "up", "-d", "--wait", "--wait-timeout", "240", "postgres", "mlflow-server", timeout=300
+    )
     assert http.get(f"{mlflow_url}/health").status_code == 200
     assert http.get(f"{mlflow_url}/").status_code == 200, "MLflow UI is not served"
     # PostgreSQL is not published on the host.
@@ -275,17 +325,23 @@ def _exercise(stack: Stack, http: httpx.Client) -> None:
         assert result["decision"] in {"approve", "review", "decline"}
     no_key = http.post(f"{api_url}/v1/score", json=applications[0])
     assert no_key.status_code == 401, no_key.text
-    bad_key = http.post(f"{api_url}/v1/score", json=applications[0],
-                        headers={"X-API-Key": "not-a-key"})
+    bad_key = http.post(
+        f"{api_url}/v1/score", json=applications[0], headers={"X-API-Key": "not-a-key"}
+    )
     assert bad_key.status_code == 401, bad_key.text
-    bad_input = http.post(f"{api_url}/v1/score", json={**applications[0], "credit_amount": -5},
-                          headers={"X-API-Key": key})
+    bad_input = http.post(
+        f"{api_url}/v1/score",
+        json={**applications[0], "credit_amount": -5},
+        headers={"X-API-Key": key},
+    )
     assert bad_input.status_code == 422 and "credit_amount" in bad_input.text, bad_input.text
     # The API writes its prediction log into PostgreSQL (database `predictions`).
     logged = _wait_for(
         "prediction_log rows",
-        lambda: int(stack.psql("predictions", "SELECT count(*) FROM prediction_log") or 0)
-        >= len(applications),
+        lambda: (
+            int(stack.psql("predictions", "SELECT count(*) FROM prediction_log") or 0)
+            >= len(applications)
+        ),
         60,
     )
     assert logged
@@ -308,8 +364,11 @@ def _exercise(stack: Stack, http: httpx.Client) -> None:
     # 5. Restarting the API: it comes back ready and serves the production version.
     stack.run("restart", "api", timeout=120)
     assert stack.container_state("api")["started_at"] != before["started_at"]
-    _wait_for("api /readyz after restart",
-              lambda: http.get(f"{api_url}/readyz").json().get("model_version") == "2", 180)
+    _wait_for(
+        "api /readyz after restart",
+        lambda: http.get(f"{api_url}/readyz").json().get("model_version") == "2",
+        180,
+    )
     assert {r["model_version"] for r in _score_all(http, api_url, key, applications)} == {"2"}
 
     # 6. Restarting PostgreSQL loses nothing registered.
@@ -317,20 +376,24 @@ def _exercise(stack: Stack, http: httpx.Client) -> None:
     log_rows = int(stack.psql("predictions", "SELECT count(*) FROM prediction_log"))
     stack.run("restart", "postgres", timeout=120)
     stack.run("up", "-d", "--wait", "--wait-timeout", "120", "postgres", timeout=180)
-    after_restart = _wait_for("MLflow to answer after the PostgreSQL restart",
-                              lambda: _registry_snapshot(http, mlflow_url), 120, 2)
+    after_restart = _wait_for(
+        "MLflow to answer after the PostgreSQL restart",
+        lambda: _registry_snapshot(http, mlflow_url),
+        120,
+        2,
+    )
     assert after_restart == registered
     # The registered artifacts are still downloadable through the artifact proxy.
     run_id = registered["versions"][-1]["run_id"]
-    artifacts = http.get(f"{mlflow_url}/api/2.0/mlflow/artifacts/list",
-                         params={"run_id": run_id})
+    artifacts = http.get(f"{mlflow_url}/api/2.0/mlflow/artifacts/list", params={"run_id": run_id})
     assert artifacts.status_code == 200 and artifacts.json().get("files"), artifacts.text
     # The API still scores with version 2 and logs again once PostgreSQL is back.
     assert _score(http, api_url, key, applications[0])["model_version"] == "2"
     _wait_for(
         "prediction_log to grow after the PostgreSQL restart",
         lambda: int(stack.psql("predictions", "SELECT count(*) FROM prediction_log")) > log_rows,
-        60, 2,
+        60,
+        2,
     )
 
 
@@ -356,23 +419,33 @@ def _registry_versions(http: httpx.Client, mlflow_url: str) -> list[dict[str, An
     response.raise_for_status()
     versions = response.json().get("model_versions", [])
     return sorted(
-        ({"version": v["version"], "run_id": v["run_id"], "source": v["source"],
-          "status": v["status"]} for v in versions),
+        (
+            {
+                "version": v["version"],
+                "run_id": v["run_id"],
+                "source": v["source"],
+                "status": v["status"],
+            }
+            for v in versions
+        ),
         key=lambda v: int(v["version"]),
     )
 
 
 def _aliases(http: httpx.Client, mlflow_url: str) -> dict[str, str]:
-    response = http.get(f"{mlflow_url}/api/2.0/mlflow/registered-models/get",
-                        params={"name": MODEL_NAME})
+    response = http.get(
+        f"{mlflow_url}/api/2.0/mlflow/registered-models/get", params={"name": MODEL_NAME}
+    )
     response.raise_for_status()
     model = response.json()["registered_model"]
     return {a["alias"]: a["version"] for a in model.get("aliases", [])}
 
 
 def _registry_snapshot(http: httpx.Client, mlflow_url: str) -> dict[str, Any]:
-    runs = http.get(f"{mlflow_url}/api/2.0/mlflow/experiments/get-by-name",
-                    params={"experiment_name": MODEL_NAME})
+    runs = http.get(
+        f"{mlflow_url}/api/2.0/mlflow/experiments/get-by-name",
+        params={"experiment_name": MODEL_NAME},
+    )
     runs.raise_for_status()
     return {
         "versions": _registry_versions(http, mlflow_url),

@@ -35,7 +35,9 @@ def _backend_store_uri() -> str:
             with open(path, encoding="utf-8") as handle:
                 uri = handle.read().strip()
         except OSError as exc:
-            raise SystemExit(f"mlflow-entrypoint: MLFLOW_BACKEND_STORE_URI_FILE={path!r}: {exc}")
+            raise SystemExit(
+                f"mlflow-entrypoint: MLFLOW_BACKEND_STORE_URI_FILE={path!r}: {exc}"
+            ) from exc
     if not uri:
         raise SystemExit(
             "mlflow-entrypoint: set MLFLOW_BACKEND_STORE_URI (e.g. "
@@ -115,7 +117,8 @@ def main(argv: list[str]) -> None:
         os.environ.pop("MLFLOW_BACKEND_STORE_URI_FILE", None)
         _prepare_database(uri)
         _log("starting " + " ".join(argv))
-    os.execvp(argv[0], argv)
+    # exec, not a child: the server becomes PID 1's process and gets the container's signals.
+    os.execvp(argv[0], argv)  # noqa: S606
 
 
 if __name__ == "__main__":
