@@ -98,17 +98,23 @@ class MlflowModelSource:
     """Resolve ``models:/<name>@<alias>`` and download versions from an MLflow registry."""
 
     def __init__(self, settings: Settings) -> None:
-        # Fail fast instead of MLflow's default minutes of retries: the poll loop retries anyway.
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+        # Fail fast instead of MLflow's default minutes of retries with backoff: the poll loop
+        # retries anyway, and a slow failing call would delay reloads and outage detection.
+        os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+        os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "10"
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         # deferred: importing mlflow costs seconds
+        import mlflow
         from mlflow.tracking import MlflowClient
 
         self.name = settings.model_name
         self.alias = settings.serve_alias
         self.tracking_uri = settings.resolved_tracking_uri
         self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        # Downloading ``models:/name/version`` re-resolves the version's own ``models:/m-...``
+        # source through the process-wide URIs, whatever is passed to download_artifacts.
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
 
     def resolve(self) -> VersionRef:
         mv = self.client.get_model_version_by_alias(self.name, self.alias)
@@ -283,7 +289,10 @@ class ModelManager:
         self._source: ModelSource | None = None
         self.cache = ModelCache(settings.resolved_model_cache_dir, settings.model_name)
         self.current: LoadedModel | None = None
-        self.last_error: str | None = "no model loaded yet"
+        self.last_error: str | None = (
+            f"loading models:/{settings.model_name}@{settings.serve_alias} "
+            f"from {settings.resolved_tracking_uri}"
+        )
         self._lock = asyncio.Lock()
         self._wakeup = asyncio.Event()
         self._refused: set[str] = set()
