@@ -17,6 +17,7 @@ test is skipped, except in CI (``CI=true``), where it fails.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import secrets
 import shutil
@@ -301,6 +302,10 @@ def _exercise(stack: Stack, http: httpx.Client) -> None:
 
     # 1. Build, then the tracking stack.
     stack.run("build", timeout=1800)
+    for image in stack.run("config", "--images").stdout.split():
+        if image.startswith("postgres:"):
+            continue
+        _check_image(image)
     stack.run(
         "up", "-d", "--wait", "--wait-timeout", "240", "postgres", "mlflow-server", timeout=300
     )
@@ -395,6 +400,22 @@ def _exercise(stack: Stack, http: httpx.Client) -> None:
         60,
         2,
     )
+
+
+def _check_image(image: str) -> None:
+    """Non-root, with a health check, and no credential baked into its environment."""
+    inspect = subprocess.run(
+        ["docker", "image", "inspect", "-f", "{{json .Config}}", image],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    config = json.loads(inspect.stdout)
+    assert config["User"] == "10001:10001", f"{image} runs as {config['User']!r}"
+    assert (config.get("Healthcheck") or {}).get("Test"), f"{image} has no HEALTHCHECK"
+    for entry in config.get("Env") or []:
+        name = entry.split("=", 1)[0]
+        assert not any(word in name for word in ("PASSWORD", "API_KEY", "SECRET", "TOKEN")), (
+            f"{image} bakes in {name}"
+        )
 
 
 def _score(http: httpx.Client, api_url: str, key: str, app: dict[str, Any]) -> dict[str, Any]:
