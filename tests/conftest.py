@@ -61,10 +61,11 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def mlflow_sqlite_server(tmp_path: Path) -> Iterator[MlflowServer]:
-    """A real ``mlflow server`` process on a SQLite store in tmp_path."""
-    server = start_mlflow(tmp_path / "mlflow-server")
+@pytest.fixture(scope="session")
+def mlflow_sqlite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """A real ``mlflow server`` process on a SQLite store (shared by the session: tests isolate
+    themselves with their own model and experiment names, see ``unique_names``)."""
+    server = start_mlflow(tmp_path_factory.mktemp("mlflow-sqlite"))
     yield server
     stop(server.proc)
 
@@ -75,3 +76,12 @@ def mlflow_pg_server(tmp_path: Path, pg_url: str) -> Iterator[MlflowServer]:
     server = start_mlflow(tmp_path / "mlflow-pg", backend_store_uri=pg_url)
     yield server
     stop(server.proc)
+
+
+@pytest.fixture
+def unique_names(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Model and experiment names unique to this test, as CREDIT_SCORING_* variables."""
+    import re
+
+    name = "cs-" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:60]
+    return {"CREDIT_SCORING_MODEL_NAME": name, "CREDIT_SCORING_EXPERIMENT_NAME": name}

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -62,7 +62,8 @@ def _settings() -> Settings:
 
 
 def _run(fn: Callable[[], T]) -> T:
-    with _user_errors():
+    # Libraries print progress and links ("View run ... at") to stdout; keep stdout for results.
+    with _user_errors(), redirect_stdout(sys.stderr):
         return fn()
 
 
@@ -125,7 +126,7 @@ def validate(
         console.print(f"[bold red]gate failed[/] for version {report.version}: "
                       + "; ".join(report.failed_checks))
         raise typer.Exit(EXIT_GATE_FAILED)
-    out.print(f"[green]Passed[/]: version {report.version} now has alias 'staging'. "
+    (console if json_output else out).print(f"[green]Passed[/]: version {report.version} now has alias 'staging'. "
               f"Next: credit-scoring promote --version {report.version}")
 
 

@@ -6,6 +6,7 @@ MLflow artifacts and the model card.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -85,9 +86,12 @@ def score_distribution_plot(
 
 def shap_summary_plot(contrib: NDArray[np.float64], features: pd.DataFrame) -> Figure:
     """SHAP beeswarm from LightGBM's ``pred_contrib`` (bias column already dropped)."""
-    import shap  # deferred: heavy import, only needed here
+    with warnings.catch_warnings():
+        # shap calls a matplotlib colormap API (at import) that matplotlib plans to deprecate.
+        warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
+        import shap  # deferred: heavy import, only needed here
 
-    shap.summary_plot(contrib, features, show=False, max_display=15, plot_size=(8, 6))
+        shap.summary_plot(contrib, features, show=False, max_display=15, plot_size=(8, 6))
     fig = plt.gcf()
     fig.suptitle("SHAP summary (log-odds of default)")
     fig.tight_layout()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
+from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from sklearn.model_selection import train_test_split
 
@@ -141,8 +143,13 @@ def train(
 
 
 def _progress() -> Progress:
+    # stderr: stdout stays clean for machine-readable output (--json).
     return Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=False
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
     )
 
 
@@ -215,7 +222,8 @@ def _train_and_log(
         except BaseException:
             mlflow.end_run(status="FAILED")
             raise
-    _step(progress, "Done")
+    for task in progress.tasks:
+        progress.update(task.id, total=1, completed=1)
     return TrainResult(run_id=run.info.run_id, version=version or 0, metrics=metrics)
 
 
@@ -290,9 +298,12 @@ def _log_run(
     mlflow.log_metrics(metrics)
 
     source_frame = dataset.frame.reset_index(drop=True)
-    ds = mlflow.data.from_pandas(
-        source_frame, source=dataset.source, targets=schema.target.name, name=dataset.name
-    )
+    with warnings.catch_warnings():
+        # MLflow registers two equivalent resolvers for local paths and warns that it picked one.
+        warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways")
+        ds = mlflow.data.from_pandas(
+            source_frame, source=dataset.source, targets=schema.target.name, name=dataset.name
+        )
     mlflow.log_input(ds, context="training")
 
     with tempfile.TemporaryDirectory() as tmp:

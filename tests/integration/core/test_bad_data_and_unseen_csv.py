@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -17,10 +18,11 @@ from credit_scoring.data.synthetic import generate
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def nothing_logged(server: MlflowServer) -> None:
+def nothing_logged(server: MlflowServer, names: dict[str, str]) -> None:
     client = MlflowClient(tracking_uri=server.url, registry_uri=server.url)
-    assert client.search_registered_models() == []
-    exp = client.get_experiment_by_name("credit-scoring")
+    model = names["CREDIT_SCORING_MODEL_NAME"]
+    assert client.search_registered_models(f"name = '{model}'") == []
+    exp = client.get_experiment_by_name(names["CREDIT_SCORING_EXPERIMENT_NAME"])
     assert exp is None or client.search_runs([exp.experiment_id]) == []
 
 
@@ -38,28 +40,33 @@ def nothing_logged(server: MlflowServer) -> None:
     ids=["missing-column", "wrong-type", "one-class", "unknown-target", "empty"],
 )
 def test_bad_data_registers_nothing(
-    mlflow_sqlite_server: MlflowServer, tmp_path: Path, mutate, expected: str  # type: ignore[no-untyped-def]
+    mlflow_sqlite_server: MlflowServer,
+    tmp_path: Path,
+    unique_names: dict[str, str],
+    mutate: Callable[[pd.DataFrame], pd.DataFrame],
+    expected: str,
 ) -> None:
     data = tmp_path / "applications.csv"
     mutate(load_german_credit()).to_csv(data, index=False)
-    env = cli_env(tmp_path / "home", mlflow_sqlite_server.url)
+    env = cli_env(tmp_path / "home", mlflow_sqlite_server.url, unique_names)
     from credit_scoring.data.io import GERMAN_CREDIT_SCHEMA, bundled_path
 
     proc = run_cli(env, "train", "--data", str(data), "--schema",
                    str(bundled_path(GERMAN_CREDIT_SCHEMA)), expect=2)
     assert expected in proc.stderr.replace("\n", " ") or expected in proc.stderr
     assert "applications.csv" in proc.stderr
-    nothing_logged(mlflow_sqlite_server)
+    nothing_logged(mlflow_sqlite_server, unique_names)
 
 
-def test_unseen_csv_with_inferred_schema(mlflow_sqlite_server: MlflowServer,
-                                         tmp_path: Path) -> None:
+def test_unseen_csv_with_inferred_schema(
+    mlflow_sqlite_server: MlflowServer, tmp_path: Path, unique_names: dict[str, str]
+) -> None:
     frame = generate(3000, seed=3).drop(columns=["true_pd"])
     frame = frame.rename(columns={"default": "went_bad", "annual_income": "income_eur"})
     frame["went_bad"] = frame["went_bad"].map({1: "yes", 0: "no"})
     data = tmp_path / "other_lender.parquet"
     frame.to_parquet(data)
-    env = cli_env(tmp_path / "home", mlflow_sqlite_server.url)
+    env = cli_env(tmp_path / "home", mlflow_sqlite_server.url, unique_names)
     result = json.loads(
         run_cli(env, "train", "--data", str(data), "--target", "went_bad", "--json").stdout
     )

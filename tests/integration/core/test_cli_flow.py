@@ -26,7 +26,9 @@ def run_cli(env: dict[str, str], *args: str, expect: int = 0) -> subprocess.Comp
     return proc
 
 
-def cli_env(home: Path, tracking_uri: str | None) -> dict[str, str]:
+def cli_env(
+    home: Path, tracking_uri: str | None, names: dict[str, str] | None = None
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env.update(
         CREDIT_SCORING_HOME=str(home),
@@ -34,6 +36,7 @@ def cli_env(home: Path, tracking_uri: str | None) -> dict[str, str]:
         CREDIT_SCORING_CV_FOLDS="3",
         COLUMNS="200",
     )
+    env.update(names or {})
     if tracking_uri:
         env["MLFLOW_TRACKING_URI"] = tracking_uri
     return env
@@ -77,11 +80,12 @@ def full_flow(env: dict[str, str]) -> None:
 
     uri = env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{env['CREDIT_SCORING_HOME']}/mlflow.db"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    v2 = client.get_model_version("credit-scoring", "2")
+    name = env.get("CREDIT_SCORING_MODEL_NAME", "credit-scoring")
+    v2 = client.get_model_version(name, "2")
     assert v2.tags["promotion_reason"] == "retrained"
     assert v2.tags["rollback_reason"] == "incident 42"
     assert "gate_auc" in v2.tags
-    v1 = client.get_model_version("credit-scoring", "1")
+    v1 = client.get_model_version(name, "1")
     assert v1.tags["promoted_by"] == "ci"
     artifacts = {a.path for a in client.list_artifacts(v2.run_id, "validation")}
     assert artifacts == {"validation/report.json", "validation/model_card.html"}
@@ -93,8 +97,10 @@ def full_flow(env: dict[str, str]) -> None:
     assert champion["passed"] is True and champion["threshold"] is not None
 
 
-def test_flow_on_sqlite_server(mlflow_sqlite_server: MlflowServer, tmp_path: Path) -> None:
-    full_flow(cli_env(tmp_path / "home", mlflow_sqlite_server.url))
+def test_flow_on_sqlite_server(
+    mlflow_sqlite_server: MlflowServer, tmp_path: Path, unique_names: dict[str, str]
+) -> None:
+    full_flow(cli_env(tmp_path / "home", mlflow_sqlite_server.url, unique_names))
 
 
 def test_flow_on_postgres_server(mlflow_pg_server: MlflowServer, tmp_path: Path) -> None:
