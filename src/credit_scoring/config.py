@@ -51,8 +51,11 @@ class Settings(BaseSettings):
     seed: int = 42
     test_size: float = Field(default=0.25, gt=0, lt=1)
     valid_size: float = Field(
-        default=0.2, gt=0, lt=1, description="Share of the training part kept for early "
-        "stopping and probability calibration."
+        default=0.2,
+        gt=0,
+        lt=1,
+        description="Share of the training part kept for early "
+        "stopping and probability calibration.",
     )
     cv_folds: int = Field(default=5, ge=2)
     cv_repeats: int = Field(default=2, ge=1)
@@ -119,9 +122,7 @@ class Settings(BaseSettings):
         "version must match it. Default: the bundled German Credit schema.",
     )
     api_log_level: str = Field(default="INFO", description="Log level of the scoring API.")
-    model_cache_dir: Path | None = Field(
-        default=None, description="Default: <home>/model-cache."
-    )
+    model_cache_dir: Path | None = Field(default=None, description="Default: <home>/model-cache.")
     database_url: SecretStr | None = Field(
         default=None, description="PostgreSQL URL for the prediction log; unset: local files."
     )
@@ -141,8 +142,10 @@ class Settings(BaseSettings):
         default=0.05, ge=0, le=1, description="Share of unseen categories above this is drift."
     )
     monitor_max_decision_rate_change: float = Field(
-        default=0.10, ge=0, le=1, description="Absolute change of any decision's rate above this "
-        "(and significant) is drift."
+        default=0.10,
+        ge=0,
+        le=1,
+        description="Absolute change of any decision's rate above this (and significant) is drift.",
     )
 
     @field_validator("home", mode="after")

@@ -86,12 +86,23 @@ def start_mlflow(
     log = (root / f"mlflow-{port}.log").open("ab")
     proc = subprocess.Popen(
         [
-            str(VENV_BIN / "mlflow"), "server",
-            "--backend-store-uri", backend_store_uri or f"sqlite:///{root / 'mlflow.db'}",
-            "--artifacts-destination", str(root / "artifacts"),
-            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            str(VENV_BIN / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            backend_store_uri or f"sqlite:///{root / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(root / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
         ],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=root,
     )
     server = MlflowServer(f"http://127.0.0.1:{port}", root, proc)
     wait_http(f"{server.url}/health", timeout=240, proc=proc)

@@ -72,8 +72,12 @@ def test_checking_account_direction(trained: tuple[TrainResult, CreditModel]) ->
 
 def test_reason_codes_explain_the_score(trained: tuple[TrainResult, CreditModel]) -> None:
     _, model = trained
-    risky = applicant(model, duration_in_month=72, credit_amount=18000,
-                      status_of_existing_checking_account="... < 0 DM")
+    risky = applicant(
+        model,
+        duration_in_month=72,
+        credit_amount=18000,
+        status_of_existing_checking_account="... < 0 DM",
+    )
     (result,) = model.score([risky], max_reasons=4)
     assert 1 <= len(result.reasons) <= 4
     assert all(r.contribution > 0 and r.points < 0 for r in result.reasons)

@@ -48,8 +48,14 @@ def _user_errors() -> Iterator[None]:
 
     try:
         yield
-    except (DataValidationError, DataFileError, PromotionError, GateError, FileNotFoundError,
-            ValueError) as exc:
+    except (
+        DataValidationError,
+        DataFileError,
+        PromotionError,
+        GateError,
+        FileNotFoundError,
+        ValueError,
+    ) as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
         raise typer.Exit(EXIT_USER_ERROR) from None
 
@@ -69,14 +75,21 @@ def _run(fn: Callable[[], T]) -> T:
 
 @app.command()
 def train(
-    data: Annotated[Path | None, typer.Option(help="CSV or Parquet file (default: bundled "
-                                              "German Credit).")] = None,
-    target: Annotated[str | None, typer.Option(help="Target column (needed without --schema).")
-                      ] = None,
-    schema: Annotated[Path | None, typer.Option(help="Declared feature schema (YAML/JSON); "
-                                                "inferred from the data when absent.")] = None,
-    idempotency_key: Annotated[str | None, typer.Option(help="Re-runs with the same key reuse "
-                                                        "the version it created.")] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="CSV or Parquet file (default: bundled German Credit).")
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option(help="Target column (needed without --schema).")
+    ] = None,
+    schema: Annotated[
+        Path | None,
+        typer.Option(
+            help="Declared feature schema (YAML/JSON); inferred from the data when absent."
+        ),
+    ] = None,
+    idempotency_key: Annotated[
+        str | None, typer.Option(help="Re-runs with the same key reuse the version it created.")
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Validate data, train and calibrate, evaluate, log to MLflow and register a new version."""
@@ -85,24 +98,37 @@ def train(
     settings = _settings()
     result = _run(lambda: run_train(data, target, schema, settings, idempotency_key))
     if json_output:
-        out.print_json(json.dumps({"run_id": result.run_id, "version": result.version,
-                                   "metrics": result.metrics, "reused": result.reused}))
+        out.print_json(
+            json.dumps(
+                {
+                    "run_id": result.run_id,
+                    "version": result.version,
+                    "metrics": result.metrics,
+                    "reused": result.reused,
+                }
+            )
+        )
         return
     m = result.metrics
     note = " (reused: same idempotency key)" if result.reused else ""
-    out.print(f"Registered [bold]{settings.model_name}[/] version [bold]{result.version}[/]"
-              f"{note} · run {result.run_id}")
+    out.print(
+        f"Registered [bold]{settings.model_name}[/] version [bold]{result.version}[/]"
+        f"{note} · run {result.run_id}"
+    )
     if m:
-        out.print(f"holdout AUC {m['test_auc']:.3f} · Gini {m['test_gini']:.3f} · "
-                  f"KS {m['test_ks']:.3f} · Brier {m['test_brier']:.3f} · "
-                  f"ECE {m['test_ece']:.3f}  (scorecard AUC {m['scorecard_test_auc']:.3f})")
+        out.print(
+            f"holdout AUC {m['test_auc']:.3f} · Gini {m['test_gini']:.3f} · "
+            f"KS {m['test_ks']:.3f} · Brier {m['test_brier']:.3f} · "
+            f"ECE {m['test_ece']:.3f}  (scorecard AUC {m['scorecard_test_auc']:.3f})"
+        )
     out.print(f"Next: credit-scoring validate --version {result.version}")
 
 
 @app.command()
 def validate(
-    version: Annotated[int | None, typer.Option(help="Version to validate (default: latest).")
-                       ] = None,
+    version: Annotated[
+        int | None, typer.Option(help="Version to validate (default: latest).")
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Run the validation gate; on a pass set alias 'staging', else exit 3 listing failures."""
@@ -117,23 +143,35 @@ def validate(
         for col in ("check", "result", "value", "detail"):
             table.add_column(col)
         for c in report.checks:
-            result = ("[dim]not judged[/]" if c.passed is None else "[green]pass[/]" if c.passed
-                      else "[yellow]warning[/]" if not c.blocking else "[red]FAIL[/]")
+            result = (
+                "[dim]not judged[/]"
+                if c.passed is None
+                else "[green]pass[/]"
+                if c.passed
+                else "[yellow]warning[/]"
+                if not c.blocking
+                else "[red]FAIL[/]"
+            )
             value = "" if c.value is None else f"{c.value:.4f}"
             table.add_row(c.name, result, value, c.detail)
         out.print(table)
     if not report.passed:
-        console.print(f"[bold red]gate failed[/] for version {report.version}: "
-                      + "; ".join(report.failed_checks))
+        console.print(
+            f"[bold red]gate failed[/] for version {report.version}: "
+            + "; ".join(report.failed_checks)
+        )
         raise typer.Exit(EXIT_GATE_FAILED)
-    (console if json_output else out).print(f"[green]Passed[/]: version {report.version} now has alias 'staging'. "
-              f"Next: credit-scoring promote --version {report.version}")
+    (console if json_output else out).print(
+        f"[green]Passed[/]: version {report.version} now has alias 'staging'. "
+        f"Next: credit-scoring promote --version {report.version}"
+    )
 
 
 @app.command()
 def promote(
-    version: Annotated[int | None, typer.Option(help="Version (default: the 'staging' one).")
-                       ] = None,
+    version: Annotated[
+        int | None, typer.Option(help="Version (default: the 'staging' one).")
+    ] = None,
     reason: Annotated[str, typer.Option(help="Why (recorded as a tag).")] = "",
     actor: Annotated[str | None, typer.Option("--by", help="Who (default: OS user).")] = None,
 ) -> None:
@@ -168,10 +206,21 @@ def models(
     settings = _settings()
     versions = _run(lambda: list_versions(settings))
     if json_output:
-        out.print_json(json.dumps([
-            {"version": v.version, "aliases": v.aliases, "validation_status": v.validation_status,
-             "run_id": v.run_id, "created": v.created.isoformat(), "metrics": v.metrics}
-            for v in versions]))
+        out.print_json(
+            json.dumps(
+                [
+                    {
+                        "version": v.version,
+                        "aliases": v.aliases,
+                        "validation_status": v.validation_status,
+                        "run_id": v.run_id,
+                        "created": v.created.isoformat(),
+                        "metrics": v.metrics,
+                    }
+                    for v in versions
+                ]
+            )
+        )
         return
     if not versions:
         out.print(f"No versions of {settings.model_name!r} yet. Run: credit-scoring train")
@@ -181,10 +230,14 @@ def models(
         table.add_column(col)
     for v in versions:
         m = v.metrics
-        table.add_row(str(v.version), ", ".join(v.aliases) or "-", v.validation_status,
-                      *(f"{m[k]:.3f}" if k in m else "" for k in
-                        ("test_auc", "test_ks", "test_brier")),
-                      v.created.strftime("%Y-%m-%d %H:%M"), v.run_id[:12])
+        table.add_row(
+            str(v.version),
+            ", ".join(v.aliases) or "-",
+            v.validation_status,
+            *(f"{m[k]:.3f}" if k in m else "" for k in ("test_auc", "test_ks", "test_brier")),
+            v.created.strftime("%Y-%m-%d %H:%M"),
+            v.run_id[:12],
+        )
     out.print(table)
 
 
@@ -192,8 +245,9 @@ def models(
 def serve(
     host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
-    no_auth: Annotated[bool, typer.Option("--no-auth", help="Disable API keys (local use "
-                                          "only).")] = False,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Disable API keys (local use only).")
+    ] = False,
 ) -> None:
     """Serve the model holding the serving alias (default 'production') with the scoring API."""
     from credit_scoring.api.server import serve as run_serve
@@ -206,11 +260,14 @@ def serve(
 
 @app.command()
 def monitor(
-    start: Annotated[datetime | None, typer.Option(help="Window start (UTC); default: end "
-                                                   "minus the monitoring window.")] = None,
+    start: Annotated[
+        datetime | None,
+        typer.Option(help="Window start (UTC); default: end minus the monitoring window."),
+    ] = None,
     end: Annotated[datetime | None, typer.Option(help="Window end (UTC); default: now.")] = None,
-    no_log: Annotated[bool, typer.Option("--no-log", help="Do not log the report to MLflow.")
-                      ] = False,
+    no_log: Annotated[
+        bool, typer.Option("--no-log", help="Do not log the report to MLflow.")
+    ] = False,
 ) -> None:
     """Compare the prediction log of a window with the production model's training reference."""
     from credit_scoring.monitoring.drift import run_monitoring
@@ -222,8 +279,9 @@ def monitor(
 
 @app.command()
 def demo(
-    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the API on "
-                                              "127.0.0.1:8000 at the end.")] = False,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the API on 127.0.0.1:8000 at the end.")
+    ] = False,
     port: Annotated[int, typer.Option(help="API port with --serve.")] = 8000,
 ) -> None:
     """Whole flow on the embedded store: data -> train -> validate -> promote (-> serve)."""
@@ -234,12 +292,14 @@ def demo(
     settings = _settings()
     out.rule("1/3 train on the bundled German Credit data")
     result = _run(lambda: run_train(settings=settings))
-    out.print(f"version {result.version}: holdout AUC {result.metrics['test_auc']:.3f}, "
-              f"KS {result.metrics['test_ks']:.3f}")
+    out.print(
+        f"version {result.version}: holdout AUC {result.metrics['test_auc']:.3f}, "
+        f"KS {result.metrics['test_ks']:.3f}"
+    )
     out.rule("2/3 validation gate")
     report = _run(lambda: validate_version(result.version, settings))
     for c in report.checks:
-        mark = ("·" if c.passed is None else "✔" if c.passed else "!" if not c.blocking else "✘")
+        mark = "·" if c.passed is None else "✔" if c.passed else "!" if not c.blocking else "✘"
         out.print(f" {mark} {c.name}: {c.detail}")
     if not report.passed:
         console.print("[bold red]gate failed[/]: " + "; ".join(report.failed_checks))
@@ -280,8 +340,7 @@ def generate(
     rows: Annotated[int, typer.Option(help="Number of applications.")],
     output: Annotated[Path, typer.Option("--out", help="Output file (.csv or .parquet).")],
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    schema_out: Annotated[Path | None, typer.Option(help="Also write the declared schema.")
-                          ] = None,
+    schema_out: Annotated[Path | None, typer.Option(help="Also write the declared schema.")] = None,
 ) -> None:
     """Write seeded synthetic applications with a known true PD (column true_pd)."""
     from credit_scoring.data.synthetic import generate as run_generate

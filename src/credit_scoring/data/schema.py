@@ -10,6 +10,7 @@ monitoring. It is stored with every model version (``feature_schema.json``).
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
@@ -97,7 +98,7 @@ class ProtectedAttribute(BaseModel):
         values = frame[self.source]
         if self.bins:
             edges = [-np.inf, *self.bins, np.inf]
-            labels = [_band_label(lo, hi) for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+            labels = [_band_label(lo, hi) for lo, hi in pairwise(edges)]
             banded = pd.cut(pd.to_numeric(values), bins=edges, labels=labels, right=False)
             return banded.astype(str).rename(self.name)
         if self.mapping:
@@ -176,7 +177,8 @@ class FeatureSchema(BaseModel):
             return cls.model_validate(raw)
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'schema'}: {e['msg'].removeprefix('Value error, ')}"
+                f"{'.'.join(map(str, e['loc'])) or 'schema'}: "
+                + e["msg"].removeprefix("Value error, ")
                 for e in exc.errors()
             )
             raise ValueError(f"schema file {str(file)!r} is invalid: {problems}") from exc
@@ -239,8 +241,7 @@ def infer_schema(
         else:
             numeric = pd.to_numeric(series)
             is_int = bool(
-                pd.api.types.is_integer_dtype(series)
-                or (numeric.dropna() % 1 == 0).all()
+                pd.api.types.is_integer_dtype(series) or (numeric.dropna() % 1 == 0).all()
             )
             features.append(
                 Feature(

@@ -26,23 +26,62 @@ def synthetic_schema() -> FeatureSchema:
     return FeatureSchema(
         target=Target(name="default", positive=[1], negative=[0]),
         features=[
-            Feature(name="annual_income", type="numeric", min=0, reason="Annual income",
-                    monotone="decreasing"),
-            Feature(name="employment_years", type="numeric", min=0, max=60,
-                    reason="Years in employment", monotone="decreasing"),
-            Feature(name="credit_history_months", type="numeric", min=0, max=720, integer=True,
-                    reason="Length of credit history", monotone="decreasing"),
-            Feature(name="delinquencies_2y", type="numeric", min=0, max=50, integer=True,
-                    reason="Delinquencies in the last two years", monotone="increasing"),
+            Feature(
+                name="annual_income",
+                type="numeric",
+                min=0,
+                reason="Annual income",
+                monotone="decreasing",
+            ),
+            Feature(
+                name="employment_years",
+                type="numeric",
+                min=0,
+                max=60,
+                reason="Years in employment",
+                monotone="decreasing",
+            ),
+            Feature(
+                name="credit_history_months",
+                type="numeric",
+                min=0,
+                max=720,
+                integer=True,
+                reason="Length of credit history",
+                monotone="decreasing",
+            ),
+            Feature(
+                name="delinquencies_2y",
+                type="numeric",
+                min=0,
+                max=50,
+                integer=True,
+                reason="Delinquencies in the last two years",
+                monotone="increasing",
+            ),
             Feature(name="loan_amount", type="numeric", min=0, reason="Loan amount"),
-            Feature(name="duration_months", type="numeric", min=1, max=120, integer=True,
-                    reason="Loan duration", monotone="increasing"),
-            Feature(name="debt_to_income", type="numeric", min=0, reason="Debt-to-income ratio",
-                    monotone="increasing"),
-            Feature(name="home_ownership", type="categorical", categories=HOME,
-                    reason="Home ownership"),
-            Feature(name="purpose", type="categorical", categories=PURPOSE,
-                    reason="Purpose of the loan"),
+            Feature(
+                name="duration_months",
+                type="numeric",
+                min=1,
+                max=120,
+                integer=True,
+                reason="Loan duration",
+                monotone="increasing",
+            ),
+            Feature(
+                name="debt_to_income",
+                type="numeric",
+                min=0,
+                reason="Debt-to-income ratio",
+                monotone="increasing",
+            ),
+            Feature(
+                name="home_ownership", type="categorical", categories=HOME, reason="Home ownership"
+            ),
+            Feature(
+                name="purpose", type="categorical", categories=PURPOSE, reason="Purpose of the loan"
+            ),
         ],
         protected=[
             ProtectedAttribute(name="age_band", source="age", bins=[25, 35, 50]),
@@ -101,7 +140,5 @@ def generate(n_rows: int, seed: int = 0, chunk_size: int = 250_000) -> pd.DataFr
     if n_rows <= 0:
         raise ValueError(f"n_rows must be positive, got {n_rows}")
     rng = np.random.default_rng(seed)
-    parts = [
-        _chunk(rng, min(chunk_size, n_rows - start)) for start in range(0, n_rows, chunk_size)
-    ]
+    parts = [_chunk(rng, min(chunk_size, n_rows - start)) for start in range(0, n_rows, chunk_size)]
     return pd.concat(parts, ignore_index=True)

@@ -74,8 +74,10 @@ def _prepare(frame: pd.DataFrame, schema: FeatureSchema, problems: list[str]) ->
             if f.required:
                 problems.append(f"column {f.name!r}: missing (required feature)")
             else:
-                out[f.name] = np.nan if f.type == "numeric" else pd.Series(
-                    pd.NA, index=frame.index, dtype=object
+                out[f.name] = (
+                    np.nan
+                    if f.type == "numeric"
+                    else pd.Series(pd.NA, index=frame.index, dtype=object)
                 )
             continue
         col = frame[f.name]

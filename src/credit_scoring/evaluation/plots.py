@@ -13,13 +13,13 @@ import matplotlib
 
 matplotlib.use("Agg")  # headless: never open a window
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from numpy.typing import NDArray  # noqa: E402
-from sklearn.calibration import calibration_curve  # noqa: E402
-from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from numpy.typing import NDArray
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import roc_auc_score, roc_curve
 
 
 def roc_plot(y: NDArray[np.int64], curves: dict[str, NDArray[np.float64]]) -> Figure:
@@ -59,8 +59,14 @@ def ks_plot(y: NDArray[np.int64], p: NDArray[np.float64]) -> Figure:
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ax.plot(grid, good, label="goods")
     ax.plot(grid, bad, label="bads")
-    ax.vlines(grid[k], bad[k], good[k], colors="k", linestyles=":",
-              label=f"KS {abs(good[k] - bad[k]):.3f}")
+    ax.vlines(
+        grid[k],
+        bad[k],
+        good[k],
+        colors="k",
+        linestyles=":",
+        label=f"KS {abs(good[k] - bad[k]):.3f}",
+    )
     ax.set(xlabel="Predicted PD", ylabel="Cumulative share", title="Kolmogorov-Smirnov")
     ax.legend(loc="lower right")
     fig.tight_layout()
@@ -72,7 +78,7 @@ def score_distribution_plot(
 ) -> Figure:
     """Histogram of score points by class, with the decision cut-offs."""
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    bins = np.linspace(points.min(), points.max(), 40)
+    bins = np.linspace(points.min(), points.max(), 40).tolist()
     ax.hist(points[y == 0], bins=bins, alpha=0.6, label="goods", density=True)
     ax.hist(points[y == 1], bins=bins, alpha=0.6, label="bads", density=True)
     for c, name in zip(cutoffs, ("decline below", "approve above"), strict=True):

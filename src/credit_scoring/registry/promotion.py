@@ -130,9 +130,7 @@ def promote(
     return version
 
 
-def rollback(
-    reason: str = "", actor: str | None = None, settings: Settings | None = None
-) -> int:
+def rollback(reason: str = "", actor: str | None = None, settings: Settings | None = None) -> int:
     """Move ``production`` back to the version that held it before; return that version."""
     settings = settings or get_settings()
     configure_mlflow(settings)

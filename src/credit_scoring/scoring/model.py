@@ -145,7 +145,9 @@ class CreditModel:
                 value: Any = self.encoder.category(int(j), float(raw))
             else:
                 value = None if math.isnan(raw) else float(raw)
-            shown = "missing" if value is None else f"{value:g}" if isinstance(value, float) else value
+            shown = (
+                "missing" if value is None else f"{value:g}" if isinstance(value, float) else value
+            )
             out.append(
                 Reason(
                     feature=name,
@@ -203,13 +205,17 @@ class CreditModel:
         except ModelLoadError:
             raise
         except Exception as exc:
-            raise ModelLoadError(f"model files in {str(meta_path.parent)!r} are invalid: {exc}") from exc
+            raise ModelLoadError(
+                f"model files in {str(meta_path.parent)!r} are invalid: {exc}"
+            ) from exc
 
     @classmethod
     def from_dir(cls, path: str | Path) -> CreditModel:
         """Load a downloaded pyfunc model directory, checking its signature against the schema."""
         root = Path(path)
-        model = cls.from_files(root / "artifacts" / BOOSTER_FILE, root / "artifacts" / METADATA_FILE)
+        model = cls.from_files(
+            root / "artifacts" / BOOSTER_FILE, root / "artifacts" / METADATA_FILE
+        )
         signature_names = _signature_inputs(root / "MLmodel")
         if signature_names is not None and signature_names != model.schema.feature_names:
             raise ModelLoadError(
@@ -269,7 +275,7 @@ with warnings.catch_warnings():
     import mlflow.pyfunc
 
 
-class CreditScoringPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class CreditScoringPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
     """MLflow pyfunc wrapper: DataFrame in, probability/score/decision columns out."""
 
     def load_context(self, context: Any) -> None:

@@ -83,9 +83,13 @@ def fit_lightgbm(
 ) -> lgb.Booster:
     """Train with early stopping on the validation part."""
     full = lgbm_params(encoder.schema, seed, len(y_train), params)
-    common = {"feature_name": encoder.names, "categorical_feature": encoder.categorical_indices}
-    train_set = lgb.Dataset(x_train, label=y_train, free_raw_data=False, **common)
-    valid_set = lgb.Dataset(x_valid, label=y_valid, reference=train_set, **common)
+    names, cats = encoder.names, encoder.categorical_indices
+    train_set = lgb.Dataset(
+        x_train, label=y_train, feature_name=names, categorical_feature=cats, free_raw_data=False
+    )
+    valid_set = lgb.Dataset(
+        x_valid, label=y_valid, feature_name=names, categorical_feature=cats, reference=train_set
+    )
     return lgb.train(
         full,
         train_set,

@@ -180,13 +180,19 @@ def _train_and_log(
         idx, test_size=settings.test_size, stratify=y_all, random_state=settings.seed
     )
     fit_idx, valid_idx = train_test_split(
-        train_idx, test_size=settings.valid_size, stratify=y_all[train_idx],
+        train_idx,
+        test_size=settings.valid_size,
+        stratify=y_all[train_idx],
         random_state=settings.seed,
     )
 
     _step(progress, "Training LightGBM (early stopping) and calibrating")
     booster = fit_lightgbm(
-        encoder, x_all[fit_idx], y_all[fit_idx], x_all[valid_idx], y_all[valid_idx],
+        encoder,
+        x_all[fit_idx],
+        y_all[fit_idx],
+        x_all[valid_idx],
+        y_all[valid_idx],
         seed=settings.seed,
     )
     calibration = fit_calibration(
@@ -201,7 +207,10 @@ def _train_and_log(
     card = fit_scorecard(schema, data.features.iloc[fit_idx], y_all[fit_idx], scaling)
     p_card = scorecard_pd(card, data.features.iloc[test_idx])
     metrics.update(
-        {f"scorecard_test_{k}": v for k, v in classification_metrics(y_all[test_idx], p_card).items()}
+        {
+            f"scorecard_test_{k}": v
+            for k, v in classification_metrics(y_all[test_idx], p_card).items()
+        }
     )
 
     if len(y_all) <= settings.cv_max_rows:
@@ -212,8 +221,17 @@ def _train_and_log(
     with mlflow.start_run(experiment_id=experiment_id) as run:
         try:
             info = _log_run(
-                dataset, data, settings, model, card, metrics, train_idx, test_idx, x_all,
-                p_test, p_card,
+                dataset,
+                data,
+                settings,
+                model,
+                card,
+                metrics,
+                train_idx,
+                test_idx,
+                x_all,
+                p_test,
+                p_card,
             )
             version = None
             if register:
@@ -229,7 +247,7 @@ def _train_and_log(
 
 def _input_example(frame: pd.DataFrame) -> list[dict[str, Any]]:
     records = frame.to_dict(orient="records")
-    return [{k: (None if pd.isna(v) else v) for k, v in r.items()} for r in records]
+    return [{str(k): (None if pd.isna(v) else v) for k, v in r.items()} for r in records]
 
 
 def _cross_validate(
@@ -301,7 +319,7 @@ def _log_run(
     with warnings.catch_warnings():
         # MLflow registers two equivalent resolvers for local paths and warns that it picked one.
         warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways")
-        ds = mlflow.data.from_pandas(
+        ds = mlflow.data.from_pandas(  # type: ignore[attr-defined]
             source_frame, source=dataset.source, targets=schema.target.name, name=dataset.name
         )
     mlflow.log_input(ds, context="training")

@@ -71,8 +71,11 @@ def threshold_checks(metrics: dict[str, float], settings: Settings) -> list[Chec
 
 
 def champion_check(
-    challenger_auc: float, champion_auc: float | None, champion_version: int | None,
-    margin: float, note: str = "",
+    challenger_auc: float,
+    champion_auc: float | None,
+    champion_version: int | None,
+    margin: float,
+    note: str = "",
 ) -> Check:
     """Non-inferiority of the challenger's AUC against the production model's on one holdout."""
     if champion_auc is None:
@@ -157,19 +160,30 @@ def fairness_checks(
     good = y == 0
     for attr in protected.columns:
         raw, tables[attr] = _ratio_check(
-            attr, "approval-rate ratio", approved, y, protected[attr], settings,
+            attr,
+            "approval-rate ratio",
+            approved,
+            y,
+            protected[attr],
+            settings,
             blocking=settings.gate_block_on_raw_ratio,
         )
         among_good, tables[f"{attr} (non-defaulters)"] = _ratio_check(
-            attr, "approval-rate ratio among non-defaulters", approved[good], y[good],
-            protected[attr][good], settings, blocking=True,
+            attr,
+            "approval-rate ratio among non-defaulters",
+            approved[good],
+            y[good],
+            protected[attr][good],
+            settings,
+            blocking=True,
         )
         checks += [raw, among_good]
     return checks, tables
 
 
-def stability_check(reference: NDArray[np.float64], holdout: NDArray[np.float64],
-                    settings: Settings) -> Check:
+def stability_check(
+    reference: NDArray[np.float64], holdout: NDArray[np.float64], settings: Settings
+) -> Check:
     """PSI of the score between the training reference and the holdout."""
     value = psi(reference, holdout)
     return Check(

@@ -130,7 +130,8 @@ def validate_version(version: int | None = None, settings: Settings | None = Non
             )
             reference = pd.read_parquet(
                 mlflow.artifacts.download_artifacts(
-                    run_id=run_id, artifact_path="reference/reference.parquet",
+                    run_id=run_id,
+                    artifact_path="reference/reference.parquet",
                     dst_path=str(root),
                 )
             )
@@ -152,8 +153,9 @@ def validate_version(version: int | None = None, settings: Settings | None = Non
         )
         fair_checks, fairness = fairness_checks(approved, y, data.protected, settings)
         checks += fair_checks
-        checks.append(stability_check(reference["score"].to_numpy(), model.scaling.points(p),
-                                      settings))
+        checks.append(
+            stability_check(reference["score"].to_numpy(), model.scaling.points(p), settings)
+        )
         report = GateReport(
             model_name=name,
             version=version,

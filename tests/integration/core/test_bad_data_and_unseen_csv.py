@@ -30,11 +30,17 @@ def nothing_logged(server: MlflowServer, names: dict[str, str]) -> None:
     ("mutate", "expected"),
     [
         (lambda f: f.drop(columns=["purpose"]), "column 'purpose': missing"),
-        (lambda f: f.assign(credit_amount=f["credit_amount"].astype(str).where(
-            f.index != 4, "lots")), "column 'credit_amount': expected numeric"),
+        (
+            lambda f: f.assign(
+                credit_amount=f["credit_amount"].astype(str).where(f.index != 4, "lots")
+            ),
+            "column 'credit_amount': expected numeric",
+        ),
         (lambda f: f.assign(creditability="good"), "only one class"),
-        (lambda f: f.assign(creditability=f["creditability"].where(f.index != 0, "unknown")),
-         "unknown or missing values ['unknown']"),
+        (
+            lambda f: f.assign(creditability=f["creditability"].where(f.index != 0, "unknown")),
+            "unknown or missing values ['unknown']",
+        ),
         (lambda f: f.head(0), "has no rows"),
     ],
     ids=["missing-column", "wrong-type", "one-class", "unknown-target", "empty"],
@@ -51,8 +57,15 @@ def test_bad_data_registers_nothing(
     env = cli_env(tmp_path / "home", mlflow_sqlite_server.url, unique_names)
     from credit_scoring.data.io import GERMAN_CREDIT_SCHEMA, bundled_path
 
-    proc = run_cli(env, "train", "--data", str(data), "--schema",
-                   str(bundled_path(GERMAN_CREDIT_SCHEMA)), expect=2)
+    proc = run_cli(
+        env,
+        "train",
+        "--data",
+        str(data),
+        "--schema",
+        str(bundled_path(GERMAN_CREDIT_SCHEMA)),
+        expect=2,
+    )
     assert expected in proc.stderr.replace("\n", " ") or expected in proc.stderr
     assert "applications.csv" in proc.stderr
     nothing_logged(mlflow_sqlite_server, unique_names)
@@ -72,10 +85,12 @@ def test_unseen_csv_with_inferred_schema(
     )
     assert result["version"] == 1
     assert 0.6 < result["metrics"]["test_auc"] < 0.8
-    client = MlflowClient(tracking_uri=mlflow_sqlite_server.url,
-                          registry_uri=mlflow_sqlite_server.url)
-    schema = json.loads(Path(client.download_artifacts(result["run_id"],
-                                                       "feature_schema.json")).read_text())
+    client = MlflowClient(
+        tracking_uri=mlflow_sqlite_server.url, registry_uri=mlflow_sqlite_server.url
+    )
+    schema = json.loads(
+        Path(client.download_artifacts(result["run_id"], "feature_schema.json")).read_text()
+    )
     assert schema["target"] == {"name": "went_bad", "positive": ["yes"], "negative": ["no"]}
     assert "income_eur" in [f["name"] for f in schema["features"]]
 

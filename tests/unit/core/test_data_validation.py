@@ -80,7 +80,7 @@ def test_unknown_target_values(frame: pd.DataFrame) -> None:
 def test_empty_and_unreadable_files(tmp_path: Path) -> None:
     empty = tmp_path / "empty.csv"
     empty.write_text("")
-    with pytest.raises(DataFileError, match="empty.csv.*is empty"):
+    with pytest.raises(DataFileError, match=r"empty\.csv.*is empty"):
         read_table(empty)
     header_only = tmp_path / "header.csv"
     header_only.write_text("a,b\n")

@@ -41,7 +41,11 @@ def test_infer_schema_types_ranges_and_positive_class() -> None:
     assert schema.target.negative == ["paid"]
     income = schema.feature("income")
     assert (income.type, income.min, income.max, income.required) == (
-        "numeric", 1000.0, 4000.0, False)
+        "numeric",
+        1000.0,
+        4000.0,
+        False,
+    )
     assert schema.feature("children").integer
     assert schema.feature("region").categories == ["east", "north", "south"]
 
@@ -72,16 +76,23 @@ def test_invalid_schema_file_names_file_and_problem(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match=r"bad.yaml.*categorical feature needs categories"):
         FeatureSchema.load(bad)
-    with pytest.raises(FileNotFoundError, match="missing.yaml"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.yaml"):
         FeatureSchema.load(tmp_path / "missing.yaml")
 
 
 def test_protected_groups_bands_and_mapping() -> None:
     schema = german_credit_schema()
     frame = pd.DataFrame(
-        {"age_in_years": [19, 25, 40, 70], "personal_status_and_sex": [
-            "male : single", "female : divorced/separated/married", "male : single",
-            "male : married/widowed"], "foreign_worker": ["yes", "no", "yes", "yes"]}
+        {
+            "age_in_years": [19, 25, 40, 70],
+            "personal_status_and_sex": [
+                "male : single",
+                "female : divorced/separated/married",
+                "male : single",
+                "male : married/widowed",
+            ],
+            "foreign_worker": ["yes", "no", "yes", "yes"],
+        }
     )
     age, sex, _ = schema.protected
     assert age.groups(frame).tolist() == ["<25", "25-35", "35-50", ">=50"]

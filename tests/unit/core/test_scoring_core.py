@@ -35,7 +35,12 @@ def test_pdo_scaling() -> None:
 def test_decision_bands() -> None:
     s = ScoreScaling(approve_below_pd=0.1, decline_above_pd=0.4)
     assert s.decisions([0.05, 0.1, 0.39, 0.4, 0.9]).tolist() == [
-        "approve", "review", "review", "decline", "decline"]
+        "approve",
+        "review",
+        "review",
+        "decline",
+        "decline",
+    ]
     with pytest.raises(ValueError, match="approve_below_pd must be below"):
         ScoreScaling(approve_below_pd=0.5, decline_above_pd=0.4)
 
