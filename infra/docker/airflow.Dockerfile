@@ -14,7 +14,8 @@ ENV PIP_NO_CACHE_DIR=1 \
     UV_NO_CACHE=1 \
     UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
-    UV_PYTHON_DOWNLOADS=never
+    UV_PYTHON_DOWNLOADS=never \
+    SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 RUN pip install "uv==${UV_VERSION}" && uv venv --python /usr/local/bin/python3 /opt/airflow-venv
 COPY airflow/requirements.lock /tmp/requirements.lock
 # The test runner in the lock is for CI only.
