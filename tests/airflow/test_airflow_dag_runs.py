@@ -56,6 +56,16 @@ def test_training_dag_registers_a_staging_version(env: dict[str, Any]) -> None:
     assert mv.tags.get("validation_status") == "passed"
     assert "production" not in (mv.aliases or [])
     env["staging"] = int(mv.version)
+    # Idempotent: the version carries the run's key, and a retried task (same key) gets the
+    # same version back instead of registering another one.
+    key = f"airflow-credit_scoring_training-{run.run_id}"
+    assert mv.tags.get("idempotency_key") == key
+    from credit_scoring.config import Settings
+    from credit_scoring.training.pipeline import train
+
+    again = train(settings=Settings(), idempotency_key=key)
+    assert (again.version, again.reused) == (int(mv.version), True)
+    assert len(env["client"].search_model_versions(f"name = '{MODEL}'")) == 1
 
 
 def test_promotion_dag_moves_production(env: dict[str, Any]) -> None:
