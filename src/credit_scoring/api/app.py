@@ -15,24 +15,29 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Mutable
 from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import anyio
 import orjson
 from fastapi import (
-    Body,
     Depends,
     FastAPI,
     HTTPException,
-    Query,
     Request,
     Response,
     status,
 )
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel, ValidationError
 
 from credit_scoring.api import webhook
-from credit_scoring.api.auth import KeyChecker, require_admin_key, require_scoring_key
+from credit_scoring.api.auth import (
+    API_KEY_HEADER,
+    KeyChecker,
+    require_admin_key,
+    require_scoring_key,
+)
 from credit_scoring.api.logs import configure_logging, new_request_id, request_id_var
 from credit_scoring.api.metrics import CONTENT_TYPE_LATEST, ApiMetrics
 from credit_scoring.api.model_manager import (
@@ -50,6 +55,8 @@ from credit_scoring.api.prediction_log import (
     make_row,
 )
 from credit_scoring.api.schemas import (
+    APPLICATION_MODEL_NAME,
+    BATCH_MODEL_NAME,
     BatchResponse,
     ModelInfo,
     ReloadResponse,
@@ -71,6 +78,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+_MAX_REASONS_LIMIT = 50
 #: Batches larger than this are scored in a worker thread so the event loop stays responsive.
 _THREAD_BATCH_ROWS = 64
 _JSON = "application/json"
@@ -94,6 +102,14 @@ def _json(
 
 class _BodyTooLarge(Exception):
     pass
+
+
+class _InvalidRequest(Exception):
+    """Field-level validation errors of a hand-validated body (answered with 422)."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__("invalid request")
+        self.errors = errors
 
 
 class ObservabilityMiddleware:
@@ -292,6 +308,13 @@ def create_app(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
         )
 
+    @app.exception_handler(_InvalidRequest)
+    async def _invalid_request(request: Request, exc: _InvalidRequest) -> Response:
+        return _json(
+            {"detail": exc.errors, "request_id": request.state.request_id},
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> Response:
         return _json(
@@ -362,14 +385,58 @@ def create_app(
         422: {"description": "Invalid application: the field-level errors are in `detail`."},
         503: {"description": "No model loaded yet."},
     }
-    MaxReasons = Annotated[
-        int | None,
-        Query(
-            ge=0,
-            le=50,
-            description=f"Reason codes per application (default {settings.max_reasons}).",
-        ),
-    ]
+    max_reasons_param = {
+        "name": "max_reasons",
+        "in": "query",
+        "required": False,
+        "description": f"Reason codes per application (default {settings.max_reasons}).",
+        "schema": {"type": "integer", "minimum": 0, "maximum": _MAX_REASONS_LIMIT},
+    }
+
+    def body_doc(ref: str, examples: dict[str, Any]) -> dict[str, Any]:
+        """OpenAPI for a body validated by hand (FastAPI does not see its model)."""
+        return {
+            "parameters": [max_reasons_param],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    _JSON: {
+                        "schema": {"$ref": f"#/components/schemas/{ref}"},
+                        "examples": examples,
+                    }
+                },
+            },
+            "security": [{"ApiKey": []}],
+        }
+
+    # The scoring routes take the raw body and validate it with pydantic-core's JSON parser:
+    # FastAPI's generic body/dependency machinery costs more than the validation itself.
+    def parse(request: Request, body: bytes, model: type[BaseModel]) -> tuple[BaseModel, int]:
+        keys.check_scoring(request.headers.get(API_KEY_HEADER))
+        limit = settings.max_reasons
+        raw_limit = request.query_params.get("max_reasons")
+        errors: list[dict[str, Any]] = []
+        if raw_limit is not None:
+            if raw_limit.isdigit() and int(raw_limit) <= _MAX_REASONS_LIMIT:
+                limit = int(raw_limit)
+            else:
+                errors.append(
+                    {
+                        "loc": ["query", "max_reasons"],
+                        "msg": f"must be an integer from 0 to {_MAX_REASONS_LIMIT}",
+                        "type": "value_error",
+                    }
+                )
+        try:
+            parsed = model.model_validate_json(body)
+        except ValidationError as exc:
+            errors += [
+                {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+                for e in exc.errors(include_url=False, include_input=False)
+            ]
+        if errors:
+            raise _InvalidRequest(errors)
+        return parsed, limit
 
     @app.post(
         "/v1/score",
@@ -377,22 +444,16 @@ def create_app(
         responses=auth_responses,
         tags=["scoring"],
         summary="Score one loan application",
-        dependencies=[Depends(require_scoring_key)],
+        openapi_extra=body_doc(
+            APPLICATION_MODEL_NAME,
+            {"applicant": {"summary": "A valid application", "value": example}},
+        ),
     )
-    async def score(
-        request: Request,
-        application: Annotated[
-            application_model,  # type: ignore[valid-type]
-            Body(
-                openapi_examples={"applicant": {"summary": "A valid application", "value": example}}
-            ),
-        ],
-        max_reasons: MaxReasons = None,
-    ) -> Response:
+    async def score(request: Request) -> Response:
         """Probability of default, score points, decision and the top adverse reason codes."""
+        application, limit = parse(request, await request.body(), application_model)
         loaded = serving(request)
-        record = application.model_dump()  # type: ignore[attr-defined]
-        limit = settings.max_reasons if max_reasons is None else max_reasons
+        record = application.model_dump()
         result = loaded.model.score([record], max_reasons=limit)[0]
         rid = request.state.request_id
         log_rows(request, loaded, [record], [result], [rid])
@@ -406,27 +467,21 @@ def create_app(
         responses=auth_responses,
         tags=["scoring"],
         summary="Score many loan applications",
-        dependencies=[Depends(require_scoring_key)],
-    )
-    async def score_batch(
-        request: Request,
-        batch: Annotated[
-            batch_model,  # type: ignore[valid-type]
-            Body(
-                openapi_examples={
-                    "two": {
-                        "summary": "Two applications",
-                        "value": {"applications": [example, example]},
-                    }
+        openapi_extra=body_doc(
+            BATCH_MODEL_NAME,
+            {
+                "two": {
+                    "summary": "Two applications",
+                    "value": {"applications": [example, example]},
                 }
-            ),
-        ],
-        max_reasons: MaxReasons = None,
-    ) -> Response:
+            },
+        ),
+    )
+    async def score_batch(request: Request) -> Response:
         """Score up to ``max_batch_size`` applications with one model version (vectorised)."""
+        batch, limit = parse(request, await request.body(), batch_model)
         loaded = serving(request)
         records = [a.model_dump() for a in batch.applications]  # type: ignore[attr-defined]
-        limit = settings.max_reasons if max_reasons is None else max_reasons
         if len(records) > _THREAD_BATCH_ROWS:
             results = await anyio.to_thread.run_sync(
                 lambda: loaded.model.score(records, max_reasons=limit)
@@ -580,4 +635,19 @@ def create_app(
     async def prometheus() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+            ref = "#/components/schemas/{model}"
+            schemas[APPLICATION_MODEL_NAME] = application_model.model_json_schema(ref_template=ref)
+            batch_schema = batch_model.model_json_schema(ref_template=ref)
+            batch_schema.pop("$defs", None)
+            schemas[BATCH_MODEL_NAME] = batch_schema
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

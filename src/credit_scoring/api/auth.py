@@ -86,15 +86,18 @@ class KeyChecker:
             )
 
 
-def require_scoring_key(
+async def require_scoring_key(
     request: Request, key: Annotated[str | None, Security(api_key_scheme)] = None
 ) -> None:
-    """FastAPI dependency: the request carries a valid scoring key."""
+    """FastAPI dependency: the request carries a valid scoring key.
+
+    ``async`` so that FastAPI runs it on the event loop instead of a thread-pool hop.
+    """
     checker: KeyChecker = request.app.state.keys
     checker.check_scoring(key)
 
 
-def require_admin_key(
+async def require_admin_key(
     request: Request, key: Annotated[str | None, Security(api_key_scheme)] = None
 ) -> None:
     """FastAPI dependency: the request carries the admin key."""

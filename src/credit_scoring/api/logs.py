@@ -7,9 +7,11 @@ anywhere while a request is handled carry it. API keys are never passed to the l
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sys
+import threading
 import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -56,12 +58,58 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(payload, default=str).decode()
 
 
+class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ignore]
+    """A stream handler that flushes every ``interval_s`` instead of after every line.
+
+    Flushing stderr per access line costs a system call on the request path; a daemon thread
+    flushes instead, and :func:`logging.shutdown` (at exit) flushes what is left. Errors and
+    warnings are flushed at once.
+    """
+
+    def __init__(self, stream: Any = None, interval_s: float = 0.5) -> None:
+        super().__init__(stream)
+        self._interval = interval_s
+        self._closed = threading.Event()
+        threading.Thread(target=self._flusher, name="log-flush", daemon=True).start()
+
+    def _flusher(self) -> None:
+        while not self._closed.wait(self._interval):
+            self.flush_now()
+
+    def flush_now(self) -> None:
+        """Flush the stream (the per-record flush is skipped)."""
+        with contextlib.suppress(Exception):
+            super().flush()
+
+    def flush(self) -> None:
+        # Called by StreamHandler.emit after every record: skipped on purpose.
+        return None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        super().emit(record)
+        if record.levelno >= logging.WARNING:
+            self.flush_now()
+
+    def close(self) -> None:
+        self._closed.set()
+        self.flush_now()
+        super().close()
+
+
 def configure_logging(level: str = "INFO") -> None:
     """Send the root, uvicorn and credit_scoring loggers to stderr as JSON lines."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    for existing in root.handlers:
+        if isinstance(existing, BufferedStreamHandler):
+            existing.close()
+    handler = BufferedStreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root.handlers[:] = [
+        h
+        for h in root.handlers
+        # Keep handlers someone else attached on purpose (e.g. pytest's log capture).
+        if type(h) not in (logging.StreamHandler, BufferedStreamHandler)
+    ] + [handler]
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error"):
         lg = logging.getLogger(name)

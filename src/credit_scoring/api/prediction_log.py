@@ -12,9 +12,9 @@ unreachable then, the remaining rows are written to the local files instead of b
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
-import queue
 import threading
 import time
 from datetime import UTC, datetime
@@ -164,11 +164,12 @@ class PostgresSink:
         self._conn = None
 
 
-_STOP = object()
-
-
 class PredictionLogger:
-    """Non-blocking prediction log: a bounded queue drained by one writer thread."""
+    """Non-blocking prediction log: a bounded in-memory buffer drained by one writer thread.
+
+    Producers only append to a deque (no lock, no thread wake-up per request); the writer wakes
+    every ``flush_interval_s`` and writes what accumulated in batches.
+    """
 
     def __init__(
         self,
@@ -178,28 +179,32 @@ class PredictionLogger:
         fallback: Sink | None = None,
         max_queue: int = 200_000,
         batch_size: int = 1000,
+        flush_interval_s: float = 0.2,
     ) -> None:
         self.sink = sink
         self.fallback = fallback
         self.metrics = metrics
         self.batch_size = batch_size
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
+        self.max_queue = max_queue
+        self.flush_interval_s = flush_interval_s
+        self._buffer: collections.deque[Row] = collections.deque()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
 
     # --- producer side (request handlers) -----------------------------------------------------
     def log(self, rows: list[Row]) -> None:
         """Queue rows for writing; never blocks (rows are dropped and counted if full)."""
-        for row in rows:
-            try:
-                self._queue.put_nowait(row)
-            except queue.Full:
-                self.metrics.predlog_dropped.inc()
+        room = self.max_queue - len(self._buffer)
+        if room < len(rows):
+            self.metrics.predlog_dropped.inc(len(rows) - max(room, 0))
+            rows = rows[: max(room, 0)]
+        self._buffer.extend(rows)
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
         """Start the writer thread."""
         if self._thread is None:
+            self._stopping.clear()
             self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
             self._thread.start()
 
@@ -208,7 +213,6 @@ class PredictionLogger:
         if self._thread is None:
             return
         self._stopping.set()
-        self._queue.put(_STOP)
         self._thread.join(timeout_s)
         if self._thread.is_alive():
             logger.error("prediction log writer did not finish within %.0fs", timeout_s)
@@ -217,39 +221,25 @@ class PredictionLogger:
 
     @property
     def pending(self) -> int:
-        return self._queue.qsize()
+        return len(self._buffer)
 
     # --- writer thread ------------------------------------------------------------------------
     def _run(self) -> None:
-        done = False
-        while not done:
-            first = self._queue.get()
+        while True:
+            stopping = self._stopping.wait(self.flush_interval_s)
+            self._drain()
+            if stopping:
+                # Producers may have appended while the last batch was written.
+                self._drain()
+                return
+
+    def _drain(self) -> None:
+        while self._buffer:
             batch: list[Row] = []
-            if first is _STOP:
-                done = True
-            else:
-                batch.append(first)
-            while len(batch) < self.batch_size:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    done = True
-                    continue
-                batch.append(item)
-            # After _STOP, keep draining whatever producers queued concurrently.
-            if done:
-                while True:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is not _STOP:
-                        batch.append(item)
-            self.metrics.predlog_queue.set(self._queue.qsize())
-            if batch:
-                self._write(batch)
+            while self._buffer and len(batch) < self.batch_size:
+                batch.append(self._buffer.popleft())
+            self.metrics.predlog_queue.set(len(self._buffer))
+            self._write(batch)
 
     def _write(self, batch: list[Row]) -> None:
         delay = 0.5

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from credit_scoring.data.schema import Feature, FeatureSchema
 
 APPLICATION_MODEL_NAME = "Application"
+BATCH_MODEL_NAME = "BatchRequest"
 
 
 def _field_for(feature: Feature) -> tuple[Any, Any]:
@@ -74,7 +75,7 @@ def build_application_model(
 def build_batch_model(application: type[BaseModel], max_batch_size: int) -> type[BaseModel]:
     """A pydantic model for ``{"applications": [...]}`` with at most ``max_batch_size`` items."""
     model: type[BaseModel] = create_model(
-        "BatchRequest",
+        BATCH_MODEL_NAME,
         __config__=ConfigDict(extra="forbid"),
         __doc__="Many loan applications scored in one call.",
         applications=(
