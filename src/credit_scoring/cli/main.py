@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -36,6 +36,7 @@ T = TypeVar("T")
 
 EXIT_USER_ERROR = 2
 EXIT_GATE_FAILED = 3
+EXIT_DRIFT = 4
 
 
 @contextmanager
@@ -265,16 +266,35 @@ def monitor(
         typer.Option(help="Window start (UTC); default: end minus the monitoring window."),
     ] = None,
     end: Annotated[datetime | None, typer.Option(help="Window end (UTC); default: now.")] = None,
+    source: Annotated[
+        str, typer.Option(help="Prediction log: auto (database if configured), postgres, files.")
+    ] = "auto",
+    alias: Annotated[str, typer.Option(help="Model whose training data is the reference.")] = (
+        "production"
+    ),
     no_log: Annotated[
         bool, typer.Option("--no-log", help="Do not log the report to MLflow.")
     ] = False,
 ) -> None:
-    """Compare the prediction log of a window with the production model's training reference."""
+    """Drift of the prediction log against the training reference; exit 4 when drift is found."""
     from credit_scoring.monitoring.drift import run_monitoring
 
+    if source not in ("auto", "postgres", "files"):
+        console.print(
+            f"[bold red]error:[/] --source must be auto, postgres or files, not {source!r}"
+        )
+        raise typer.Exit(EXIT_USER_ERROR)
     settings = _settings()
-    report = _run(lambda: run_monitoring(settings, start, end, log_to_mlflow=not no_log))
-    out.print(report.to_json() if hasattr(report, "to_json") else report)
+    chosen = cast(Literal["auto", "postgres", "files"], source)
+    report = _run(
+        lambda: run_monitoring(
+            settings, start, end, source=chosen, alias=alias, log_to_mlflow=not no_log
+        )
+    )
+    out.print_json(report.to_json())
+    console.print(f"drift status: [bold]{report.status}[/] · {report.message}")
+    if report.drift_detected:
+        raise typer.Exit(EXIT_DRIFT)
 
 
 @app.command()

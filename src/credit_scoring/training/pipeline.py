@@ -374,11 +374,23 @@ def _log_run(
         signature = infer_signature(_signature_frame(schema, example), output)
         return mlflow.pyfunc.log_model(
             name="model",
+            # Declared, not inferred: inference loads the model in a subprocess (seconds).
+            pip_requirements=_requirements(),
             python_model=CreditScoringPyfunc(),
             artifacts=artifacts,
             signature=signature,
             input_example=example,
         )
+
+
+def _requirements() -> list[str]:
+    """Pinned runtime requirements of the logged pyfunc (this package is installed alongside)."""
+    from importlib.metadata import version
+
+    return [
+        f"{dist}=={version(dist)}"
+        for dist in ("mlflow", "lightgbm", "numpy", "pandas", "pydantic", "pyyaml", "scikit-learn")
+    ]
 
 
 def _signature_frame(schema: FeatureSchema, example: pd.DataFrame) -> pd.DataFrame:

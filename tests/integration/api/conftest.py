@@ -92,6 +92,8 @@ def start_mlflow(root: Path, port: int | None = None) -> MlflowServer:
         **os.environ,
         "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
         "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+        # The job runner starts ~7 huey worker processes per server; tests need none of them.
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
         # The server caches the webhook list per event (60 s by default).
         "MLFLOW_WEBHOOK_CACHE_TTL": "1",
     }
