@@ -332,3 +332,19 @@ def test_settings_file_schema_used(
         ready = c.get("/readyz")
         assert ready.status_code == 503
         assert "does not match the API's request schema" in ready.json()["detail"]
+
+
+def test_bad_max_reasons_and_auth_before_validation(
+    client: TestClient, schema: FeatureSchema
+) -> None:
+    payload = example_application(schema)
+    resp = client.post("/v1/score?max_reasons=many", json=payload, headers=KEY)
+    assert resp.status_code == 422
+    assert resp.json()["detail"][0]["loc"] == ["query", "max_reasons"]
+    assert client.post("/v1/score?max_reasons=51", json=payload, headers=KEY).status_code == 422
+    no_reasons = client.post("/v1/score?max_reasons=0", json=payload, headers=KEY).json()
+    full = client.post("/v1/score", json=payload, headers=KEY).json()
+    assert no_reasons["reasons"] == []
+    assert no_reasons["probability"] == pytest.approx(full["probability"], abs=1e-12)
+    # An unauthenticated caller learns nothing about the schema.
+    assert client.post("/v1/score", json={"x": 1}).status_code == 401
