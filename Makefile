@@ -22,8 +22,9 @@ lock: ## Re-resolve the lock files from pyproject.toml
 	uv pip compile --quiet pyproject.toml -o requirements.lock --python-version 3.11
 	uv pip compile --quiet pyproject.toml --extra dev -o requirements-dev.lock --python-version 3.11
 
-demo: install ## Whole flow on the embedded store: data -> train -> validate -> promote
-	$(BIN)/credit-scoring demo
+SERVE ?= --serve
+demo: install ## Embedded store: data -> train -> validate -> promote, then serve on :8000 (SERVE=--no-serve to skip)
+	$(BIN)/credit-scoring demo $(SERVE)
 
 serve: install ## Serve the production model on 127.0.0.1:8000 without API keys (local use)
 	$(BIN)/credit-scoring serve --no-auth

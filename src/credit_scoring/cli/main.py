@@ -251,12 +251,22 @@ def serve(
     ] = False,
 ) -> None:
     """Serve the model holding the serving alias (default 'production') with the scoring API."""
-    from credit_scoring.api.server import serve as run_serve
-
     settings = _settings()
     if no_auth:
+        console.print("[yellow]Serving without API keys (--no-auth): local use only.[/]")
         settings = settings.model_copy(update={"auth_disabled": True})
-    run_serve(host, port, settings)
+    _serve(host, port, settings)
+
+
+def _serve(host: str, port: int, settings: Settings) -> None:
+    from credit_scoring.api.auth import AuthConfigError
+    from credit_scoring.api.server import serve as run_serve
+
+    try:
+        run_serve(host, port, settings)
+    except AuthConfigError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(EXIT_USER_ERROR) from None
 
 
 @app.command()
@@ -334,10 +344,11 @@ def demo(
         f"  mlflow ui --backend-store-uri {settings.resolved_tracking_uri}"
     )
     if serve_after:
-        from credit_scoring.api.server import serve as run_serve
-
-        console.print("[yellow]Serving without API keys (local demo).[/]")
-        run_serve("127.0.0.1", port, settings.model_copy(update={"auth_disabled": True}))
+        console.print(
+            f"[yellow]Serving version {v} on http://127.0.0.1:{port} without API keys (local "
+            "demo). Ctrl-C stops it.[/]"
+        )
+        _serve("127.0.0.1", port, settings.model_copy(update={"auth_disabled": True}))
 
 
 @app.command("schema")
