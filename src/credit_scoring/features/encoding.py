@@ -54,17 +54,22 @@ class FeatureEncoder:
         return out
 
     def encode_records(self, records: Sequence[Mapping[str, Any]]) -> NDArray[np.float64]:
-        """Encode plain dicts (missing keys and ``None`` become NaN)."""
-        out = np.full((len(records), len(self.names)), np.nan, dtype=np.float64)
+        """Encode plain dicts (missing keys and ``None`` become NaN) into a C-contiguous matrix."""
         nan = math.nan
-        for i, rec in enumerate(records):
-            row = out[i]
-            for j, (name, lookup) in enumerate(self._columns):
+        columns = self._columns
+        # Python lists first, one array at the end: per-element numpy writes cost more.
+        rows = []
+        for rec in records:
+            row = []
+            for name, lookup in columns:
                 value = rec.get(name)
                 if value is None:
-                    continue
-                if lookup is None:
-                    row[j] = float(value)
+                    row.append(nan)
+                elif lookup is None:
+                    row.append(float(value))
                 else:
-                    row[j] = lookup.get(str(value), nan)
-        return out
+                    row.append(lookup.get(str(value), nan))
+            rows.append(row)
+        if not rows:
+            return np.empty((0, len(self.names)), dtype=np.float64)
+        return np.array(rows, dtype=np.float64)
