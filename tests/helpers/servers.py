@@ -82,6 +82,8 @@ def start_mlflow(
         "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
         # The job runner starts ~7 huey worker processes per server; tests need none of them.
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        # The server caches the webhook list per event (60 s by default).
+        "MLFLOW_WEBHOOK_CACHE_TTL": "1",
     }
     log = (root / f"mlflow-{port}.log").open("ab")
     proc = subprocess.Popen(

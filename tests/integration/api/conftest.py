@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -25,34 +22,19 @@ from typing import Any
 
 import httpx
 import pytest
+from helpers.servers import (
+    VENV_BIN,
+    MlflowServer,
+    free_port,
+    fresh_database,
+    start_mlflow,
+    stop,
+    wait_http,
+)
 
-from credit_scoring.config import Settings
-
-VENV_BIN = Path(sys.executable).parent
 API_KEY = "it-scoring-key"
 ADMIN_KEY = "it-admin-key"
 WEBHOOK_SECRET = "it-webhook-secret"
-PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
-    """Wait until ``url`` answers (any status), or fail with the process's exit."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
-        try:
-            httpx.get(url, timeout=2)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    raise TimeoutError(f"{url} did not answer within {timeout}s")
 
 
 def _popen(
@@ -60,66 +42,6 @@ def _popen(
 ) -> subprocess.Popen[bytes]:
     """Start ``cmd`` with stdout+stderr appended to ``out`` (the child keeps its own handle)."""
     return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
-
-
-def stop(proc: subprocess.Popen[bytes], timeout: float = 30) -> int:
-    """SIGTERM (graceful), then SIGKILL if needed; return the exit code."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-    return int(proc.returncode)
-
-
-@dataclass
-class MlflowServer:
-    url: str
-    root: Path
-    proc: subprocess.Popen[bytes]
-
-    def settings(self, **overrides: Any) -> Settings:
-        return Settings(tracking_uri=self.url, home=self.root / "client-home", **overrides)
-
-
-def start_mlflow(root: Path, port: int | None = None) -> MlflowServer:
-    """An ``mlflow server`` on a SQLite store under ``root`` (webhooks to 127.0.0.1 allowed)."""
-    port = port or free_port()
-    root.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
-        "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
-        # The job runner starts ~7 huey worker processes per server; tests need none of them.
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-        # The server caches the webhook list per event (60 s by default).
-        "MLFLOW_WEBHOOK_CACHE_TTL": "1",
-    }
-    with (root / f"mlflow-{port}.log").open("ab") as log:
-        proc = _popen(
-            [
-                str(VENV_BIN / "mlflow"),
-                "server",
-                "--backend-store-uri",
-                f"sqlite:///{root / 'mlflow.db'}",
-                "--artifacts-destination",
-                str(root / "artifacts"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "1",
-            ],
-            log,
-            env,
-            cwd=root,
-        )
-    server = MlflowServer(f"http://127.0.0.1:{port}", root, proc)
-    wait_http(f"{server.url}/health", timeout=240, proc=proc)
-    return server
 
 
 @pytest.fixture(scope="session")
@@ -299,19 +221,8 @@ def start_api(tmp_path: Path) -> Iterator[Callable[..., ApiProcess]]:
 @pytest.fixture
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database (dropped afterwards); yields its URL."""
-    import psycopg2  # type: ignore[import-untyped]
-
-    name = f"cs_api_test_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(PG_ADMIN_DSN)
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with fresh_database("cs_api_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
