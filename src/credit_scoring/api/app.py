@@ -113,12 +113,28 @@ class _InvalidRequest(Exception):
 
 
 class ObservabilityMiddleware:
-    """Request id, body-size limit, metrics, access log and last-resort 500s (pure ASGI)."""
+    """Request id, body-size limit, metrics, access log and last-resort 500s (pure ASGI).
 
-    def __init__(self, app: ASGIApp, metrics: ApiMetrics, max_body_bytes: int) -> None:
+    ``fast_routes`` maps ``(method, path)`` to ``(route, asgi_handler)``: such requests skip the
+    router and FastAPI's per-request machinery (dependency solving, telemetry, exit stacks) and
+    go straight to the handler, which must answer exactly as the routed endpoint would. It may
+    be filled after the app is built (the scoring routes are declared after the middleware).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: ApiMetrics,
+        max_body_bytes: int,
+        fast_routes: Mapping[tuple[str, str], tuple[Any, ASGIApp]] | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body_bytes
+        self.fast_routes = fast_routes if fast_routes is not None else {}
+        # Labelled children of the request metrics, by (route, method, status): the label lookup
+        # (validation, tuple building, lock) is repeated on every request otherwise.
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -160,10 +176,20 @@ class ObservabilityMiddleware:
                     raise _BodyTooLarge
             return message
 
+        # With a root path the router strips it first: leave those requests to the router.
+        fast = (
+            None
+            if scope.get("root_path")
+            else self.fast_routes.get((scope["method"], scope["path"]))
+        )
         try:
             if length is not None and (not length.isdigit() or int(length) > self.max_body):
                 raise _BodyTooLarge
-            await self.app(scope, receive_wrapper, send_wrapper)
+            if fast is None:
+                await self.app(scope, receive_wrapper, send_wrapper)
+            else:
+                scope["route"] = fast[0]
+                await fast[1](scope, receive_wrapper, send_wrapper)
         except _BodyTooLarge:
             if not started:
                 await _send_json(
@@ -182,9 +208,13 @@ class ObservabilityMiddleware:
         finally:
             elapsed = time.perf_counter() - start
             route = _route_of(scope)
-            code = str(status_code)
-            self.metrics.requests.labels(route, scope["method"], code).inc()
-            self.metrics.latency.labels(route, scope["method"], code).observe(elapsed)
+            key = (route, scope["method"], str(status_code))
+            children = self._children.get(key)
+            if children is None:
+                children = (self.metrics.requests.labels(*key), self.metrics.latency.labels(*key))
+                self._children[key] = children
+            children[0].inc()
+            children[1].observe(elapsed)
             if status_code >= 400:
                 kind = "server" if status_code >= 500 else "client"
                 self.metrics.errors.labels(route, kind).inc()
@@ -256,6 +286,7 @@ def create_app(
     if loader is not None:
         manager_kwargs["loader"] = loader
     predlog = make_prediction_logger(settings, metrics)
+    fast_routes: dict[tuple[str, str], tuple[Any, ASGIApp]] = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -295,6 +326,7 @@ def create_app(
         ObservabilityMiddleware,
         metrics=metrics,
         max_body_bytes=settings.max_body_bytes,
+        fast_routes=fast_routes,
     )
 
     @app.exception_handler(RequestValidationError)
@@ -335,6 +367,16 @@ def create_app(
         request.scope["state"]["model_version"] = loaded.version
         return loaded
 
+    decision_children: dict[tuple[str, str], Any] = {}
+
+    def decision_counter(decision: str, version: str) -> Any:
+        child = decision_children.get((decision, version))
+        if child is None:
+            child = decision_children[(decision, version)] = metrics.decisions.labels(
+                decision, version
+            )
+        return child
+
     def log_rows(
         request: Request,
         loaded: LoadedModel,
@@ -357,7 +399,7 @@ def create_app(
                     latency_ms=latency_ms,
                 )
             )
-            metrics.decisions.labels(res.decision, loaded.version).inc()
+            decision_counter(res.decision, loaded.version).inc()
         predlog.log(rows)
         if settings.log_applicant_fields:
             logger.info("scored applicants", extra={"inputs": records})
@@ -460,6 +502,22 @@ def create_app(
         body = result_dict(result)
         body.update(request_id=rid, model_name=loaded.name, model_version=loaded.version)
         return _json(body, headers={"X-Model-Version": loaded.version})
+
+    async def score_direct(scope: Scope, receive: Receive, send: Send) -> None:
+        """``POST /v1/score`` without the router: same endpoint, same exception handlers."""
+        request = Request(scope, receive, send)
+        try:
+            response = await score(request)
+        except _InvalidRequest as exc:
+            response = await _invalid_request(request, exc)
+        except HTTPException as exc:
+            response = await _http_error(request, exc)
+        await response(scope, receive, send)
+
+    fast_routes[("POST", "/v1/score")] = (
+        next(r for r in app.router.routes if getattr(r, "path", None) == "/v1/score"),
+        score_direct,
+    )
 
     @app.post(
         "/v1/score/batch",

@@ -1,0 +1,118 @@
+"""The single-application fast path answers exactly as the general path does.
+
+``POST /v1/score`` skips the router (``ObservabilityMiddleware.fast_routes``) and one applicant is
+scored with LightGBM's single-row fast config; both must be invisible to callers.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from fastapi.testclient import TestClient
+
+from credit_scoring.api.app import ObservabilityMiddleware, create_app
+from credit_scoring.api.schemas import example_application
+from credit_scoring.config import Settings
+from credit_scoring.data.schema import FeatureSchema
+from credit_scoring.scoring.model import CreditModel
+
+pytestmark = pytest.mark.unit
+
+KEY = {"X-API-Key": "key-one"}
+
+
+def _records(frame: pd.DataFrame, schema: FeatureSchema, n: int) -> list[dict[str, Any]]:
+    rows = frame[schema.feature_names].head(n).to_dict(orient="records")
+    return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()} for r in rows]
+
+
+def test_single_row_scores_equal_the_batch_path(
+    tiny_model: CreditModel, german: pd.DataFrame, schema: FeatureSchema
+) -> None:
+    records = _records(german, schema, 300)
+    records[0] = {**records[0], "purpose": None, "duration_in_month": None}  # missing values
+    for limit in (4, 0, 50):
+        batch = tiny_model.score(records, max_reasons=limit)  # Booster.predict
+        singles = [tiny_model.score([r], max_reasons=limit)[0] for r in records]  # fast config
+        assert singles == batch
+    assert any(r.reasons for r in batch)
+
+
+def test_single_row_contributions_equal_booster_predict(
+    tiny_model: CreditModel, german: pd.DataFrame
+) -> None:
+    x = tiny_model.encoder.encode_frame(german.head(50))
+    expected = tiny_model.booster.predict(x, pred_contrib=True, num_threads=1)
+    raw = tiny_model.booster.predict(x, raw_score=True, num_threads=1)
+    for i in range(len(x)):
+        np.testing.assert_array_equal(tiny_model._contrib_one(x[i]), expected[i])
+        assert tiny_model._raw_one(x[i])[0] == raw[i]
+
+
+def _observability(client: TestClient) -> ObservabilityMiddleware:
+    node: Any = client.app.middleware_stack  # type: ignore[attr-defined]
+    while not isinstance(node, ObservabilityMiddleware):
+        node = node.app
+    return node
+
+
+@pytest.fixture
+def client(
+    settings_factory: Callable[..., Settings], make_source: Callable[..., Any]
+) -> Iterator[TestClient]:
+    source = make_source("1")
+    with TestClient(create_app(settings_factory(), source_factory=lambda: source)) as c:
+        deadline = time.monotonic() + 20
+        while c.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield c
+
+
+def test_direct_dispatch_answers_like_the_router(client: TestClient, schema: FeatureSchema) -> None:
+    good = example_application(schema)
+    cases: list[tuple[str, dict[str, Any]]] = [
+        ("/v1/score", {"json": good, "headers": KEY}),
+        ("/v1/score?max_reasons=1", {"json": good, "headers": KEY}),
+        ("/v1/score?max_reasons=99", {"json": {**good, "purpose": "yacht"}, "headers": KEY}),
+        ("/v1/score", {"json": {**good, "extra": 1}, "headers": KEY}),
+        ("/v1/score", {"content": b"{nope", "headers": {**KEY, "content-type": _JSON}}),
+        ("/v1/score", {"json": good, "headers": {"X-API-Key": "wrong"}}),
+        ("/v1/score", {"json": good}),
+        ("/v1/score", {"content": b"x" * 5000, "headers": {**KEY, "content-type": _JSON}}),
+    ]
+    middleware = _observability(client)
+    fast_routes = middleware.fast_routes
+    assert ("POST", "/v1/score") in fast_routes
+    answers = []
+    for routes in (fast_routes, {}):
+        middleware.fast_routes = routes
+        got = []
+        for i, (url, kwargs) in enumerate(cases):
+            headers = {**kwargs.pop("headers", {}), "X-Request-ID": f"case-{i}"}
+            resp = client.post(url, headers=headers, **kwargs)
+            kwargs["headers"] = {k: v for k, v in headers.items() if k != "X-Request-ID"}
+            got.append((resp.status_code, resp.content, sorted(resp.headers.items())))
+        answers.append(got)
+    middleware.fast_routes = fast_routes
+    assert [a[0] for a in answers[0]] == [200, 200, 422, 422, 422, 401, 401, 413]
+    assert answers[0] == answers[1]
+    # Both paths counted under the route's label.
+    text = client.get("/metrics").text
+    assert (
+        'credit_scoring_http_requests_total{method="POST",route="/v1/score",status="200"} 4.0'
+        in (text)
+    )
+    # Other methods on the path still go through the router.
+    assert client.get("/v1/score", headers=KEY).status_code == 405
+
+
+_JSON = "application/json"
