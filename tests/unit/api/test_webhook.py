@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 from mlflow.webhooks.delivery import _generate_hmac_signature
@@ -27,18 +28,25 @@ def test_signature_matches_mlflows_own() -> None:
     assert webhook.verify("s3cret", _headers("s3cret"), BODY) == "d-1"
 
 
+# Headers are built when the test runs, not at collection: a stale timestamp would fail the
+# clock-skew check first in a long session.
 @pytest.mark.parametrize(
-    ("headers", "message"),
+    ("make_headers", "message"),
     [
-        ({}, "missing webhook headers"),
-        (_headers("other-secret"), "does not match"),
-        (_headers("s3cret", ts=int(time.time()) - 3600), "more than 300s off"),
-        ({**_headers("s3cret"), webhook.TIMESTAMP_HEADER: "yesterday"}, "not a Unix timestamp"),
+        (lambda: {}, "missing webhook headers"),
+        (lambda: _headers("other-secret"), "does not match"),
+        (lambda: _headers("s3cret", ts=int(time.time()) - 3600), "more than 300s off"),
+        (
+            lambda: {**_headers("s3cret"), webhook.TIMESTAMP_HEADER: "yesterday"},
+            "not a Unix timestamp",
+        ),
     ],
 )
-def test_bad_deliveries_are_refused(headers: dict[str, str], message: str) -> None:
+def test_bad_deliveries_are_refused(
+    make_headers: Callable[[], dict[str, str]], message: str
+) -> None:
     with pytest.raises(webhook.WebhookAuthError, match=message):
-        webhook.verify("s3cret", headers, BODY)
+        webhook.verify("s3cret", make_headers(), BODY)
 
 
 def test_tampered_body_is_refused() -> None:
