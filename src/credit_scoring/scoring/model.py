@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 
 from credit_scoring.data.schema import FeatureSchema
 from credit_scoring.features.encoding import FeatureEncoder
-from credit_scoring.scoring.scaling import ScoreScaling
+from credit_scoring.scoring.scaling import DECISIONS, ScoreScaling
 from credit_scoring.training.lgbm import Calibration
 
 BOOSTER_FILE = "booster.txt"
@@ -293,15 +293,18 @@ class CreditModel:
         return model
 
     def smoke_test(self) -> None:
-        """Score the stored input example; raise :class:`ModelLoadError` if that fails."""
+        """Score the stored input example; raise :class:`ModelLoadError` if anything is off."""
         if not self.input_example:
             raise ModelLoadError("model has no input example to smoke-test")
         try:
             results = self.score(self.input_example)
         except Exception as exc:
             raise ModelLoadError(f"model failed to score its input example: {exc}") from exc
-        if not all(0.0 <= r.probability <= 1.0 for r in results):
-            raise ModelLoadError("model returned probabilities outside [0, 1]")
+        if len(results) != len(self.input_example):
+            raise ModelLoadError("model returned a different number of results than inputs")
+        for r in results:
+            if not 0.0 <= r.probability <= 1.0 or r.decision not in DECISIONS:
+                raise ModelLoadError(f"model returned an invalid result on its input example: {r}")
 
 
 def _signature_inputs(mlmodel: Path) -> list[str] | None:
