@@ -470,20 +470,15 @@ def render_html(report: DriftReport, plots: dict[str, bytes] | None = None) -> s
 # --- MLflow ------------------------------------------------------------------------------------
 
 
-def _client(settings: Settings) -> Any:
-    from mlflow.tracking import MlflowClient
-
-    uri = settings.resolved_tracking_uri
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
-
-
 def load_reference(
     settings: Settings, alias: str = "production"
 ) -> tuple[pd.DataFrame, FeatureSchema, str, str]:
     """Reference sample, feature schema, version and run id of the ``alias`` model version."""
     from mlflow.exceptions import MlflowException
 
-    client = _client(settings)
+    from credit_scoring.registry.tracking import client as registry_client
+
+    client = registry_client(settings)
     try:
         mv = client.get_model_version_by_alias(settings.model_name, alias)
     except MlflowException as exc:
@@ -492,8 +487,8 @@ def load_reference(
         ) from exc
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            ref_path = client.download_artifacts(mv.run_id, "reference/reference.parquet", tmp)
-            schema_path = client.download_artifacts(mv.run_id, "feature_schema.json", tmp)
+            ref_path = client.download_artifacts(str(mv.run_id), "reference/reference.parquet", tmp)
+            schema_path = client.download_artifacts(str(mv.run_id), "feature_schema.json", tmp)
         except (MlflowException, OSError) as exc:
             raise LookupError(
                 f"run {mv.run_id} of {settings.model_name!r} version {mv.version} has no drift "
@@ -506,7 +501,9 @@ def load_reference(
 
 def log_report(report: DriftReport, settings: Settings) -> str:
     """Log the report (JSON, HTML, plots, headline metrics) to MLflow; returns the run id."""
-    client = _client(settings)
+    from credit_scoring.registry.tracking import client as registry_client
+
+    client = registry_client(settings)
     name = f"{settings.experiment_name}-monitoring"
     experiment = client.get_experiment_by_name(name)
     exp_id = (

@@ -26,13 +26,12 @@ def configure_mlflow(settings: Settings) -> str:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
-    exp = MlflowClient().get_experiment_by_name(settings.experiment_name)
+    mc = client(settings)
+    exp = mc.get_experiment_by_name(settings.experiment_name)
     if exp is not None:
         return str(exp.experiment_id)
     return str(
-        MlflowClient().create_experiment(
-            settings.experiment_name, artifact_location=settings.artifact_location
-        )
+        mc.create_experiment(settings.experiment_name, artifact_location=settings.artifact_location)
     )
 
 

@@ -24,7 +24,7 @@ from mlflow.exceptions import MlflowException
 from credit_scoring.config import Settings, get_settings
 from credit_scoring.data.validation import validate_training_frame
 from credit_scoring.evaluation.metrics import classification_metrics
-from credit_scoring.registry.promotion import PRODUCTION, STAGING, now_iso
+from credit_scoring.registry.promotion import PRODUCTION, STAGING, alias_version, now_iso
 from credit_scoring.registry.tracking import client, configure_mlflow
 from credit_scoring.scoring.model import CreditModel, ModelLoadError, load_credit_model
 from credit_scoring.validation.checks import (
@@ -183,11 +183,9 @@ def validate_version(version: int | None = None, settings: Settings | None = Non
 def _champion(
     settings: Settings, version: int, holdout: pd.DataFrame, auc: float, root: Path
 ) -> tuple[int | None, Check]:
-    mc = client(settings)
     margin = settings.gate_noninferiority_margin
-    try:
-        champ = int(mc.get_model_version_by_alias(settings.model_name, PRODUCTION).version)
-    except MlflowException:
+    champ = alias_version(settings, PRODUCTION)
+    if champ is None:
         return None, champion_check(auc, None, None, margin)
     if champ == version:
         return champ, champion_check(auc, None, None, margin, "this version is the champion")
