@@ -57,6 +57,12 @@ class Settings(BaseSettings):
         description="Share of the training part kept for early "
         "stopping and probability calibration.",
     )
+    additive: bool = Field(
+        default=True,
+        description="Train an additive LightGBM (each tree splits on one feature): a feature's "
+        "points depend on its own value only, reason codes are exact and the API scores from "
+        "lookup tables. False allows feature interactions (reason codes from TreeSHAP).",
+    )
     cv_folds: int = Field(default=5, ge=2)
     cv_repeats: int = Field(default=2, ge=1)
     cv_max_rows: int = Field(

@@ -103,3 +103,26 @@ def test_model_dir_round_trip(trained: tuple[TrainResult, CreditModel], tmp_path
     again = CreditModel.from_dir(tmp_path)
     rows = model.input_example
     np.testing.assert_allclose(again.predict_proba(rows), model.predict_proba(rows))
+
+
+def test_additive_model_points_depend_on_each_feature_alone(
+    trained: tuple[TrainResult, CreditModel],
+) -> None:
+    """The default model is additive: changing one field moves only that field's reason points,
+    and the served lookup tables reproduce LightGBM's own contributions on the whole dataset."""
+    from credit_scoring.data.io import load_german_credit
+
+    _, model = trained
+    assert model.tables is not None, "the pipeline's default model should be additive"
+    x = model.encoder.encode_frame(load_german_credit())
+    expected = model.booster.predict(x, pred_contrib=True)
+    np.testing.assert_allclose(model.tables.contrib_matrix(x), expected, rtol=0, atol=1e-9)
+
+    base = applicant(model)
+    j = model.encoder.names.index("duration_in_month")
+    row_a = model.encoder.encode_row(applicant(model, duration_in_month=6))
+    row_b = model.encoder.encode_row(applicant(model, duration_in_month=60))
+    a, b = model.tables.row(row_a), model.tables.row(row_b)
+    assert a[j] < b[j]
+    assert [c for i, c in enumerate(a) if i != j] == [c for i, c in enumerate(b) if i != j]
+    assert model.score([base])[0].probability == pytest.approx(model.predict_proba([base])[0])

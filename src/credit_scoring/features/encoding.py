@@ -53,23 +53,24 @@ class FeatureEncoder:
                 out[:, j] = col.astype("string").map(lookup).astype("float64").to_numpy()
         return out
 
+    def encode_row(self, record: Mapping[str, Any]) -> list[float]:
+        """Encode one applicant into a list of floats (the single-row hot path)."""
+        nan = math.nan
+        row = []
+        for name, lookup in self._columns:
+            value = record.get(name)
+            if value is None:
+                row.append(nan)
+            elif lookup is None:
+                row.append(float(value))
+            else:
+                row.append(lookup.get(str(value), nan))
+        return row
+
     def encode_records(self, records: Sequence[Mapping[str, Any]]) -> NDArray[np.float64]:
         """Encode plain dicts (missing keys and ``None`` become NaN) into a C-contiguous matrix."""
-        nan = math.nan
-        columns = self._columns
         # Python lists first, one array at the end: per-element numpy writes cost more.
-        rows = []
-        for rec in records:
-            row = []
-            for name, lookup in columns:
-                value = rec.get(name)
-                if value is None:
-                    row.append(nan)
-                elif lookup is None:
-                    row.append(float(value))
-                else:
-                    row.append(lookup.get(str(value), nan))
-            rows.append(row)
+        rows = [self.encode_row(rec) for rec in records]
         if not rows:
             return np.empty((0, len(self.names)), dtype=np.float64)
         return np.array(rows, dtype=np.float64)

@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 from credit_scoring.data.schema import FeatureSchema
 from credit_scoring.features.encoding import FeatureEncoder
+from credit_scoring.scoring.additive import AdditiveTables
 from credit_scoring.scoring.scaling import DECISIONS, ScoreScaling
 from credit_scoring.training.lgbm import Calibration
 
@@ -139,6 +140,9 @@ class CreditModel:
         n = len(self.encoder.names)
         self._contrib_one = _SingleRowPredictor(booster, _PREDICT_CONTRIB, n)
         self._raw_one = _SingleRowPredictor(booster, _PREDICT_RAW_SCORE, n)
+        #: Exact contribution tables when the booster is additive (see ``scoring.additive``);
+        #: ``None`` means reason codes come from LightGBM's TreeSHAP on every request.
+        self.tables = AdditiveTables.from_booster(booster, schema)
 
     # --- scoring -------------------------------------------------------------------------------
     def margin(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -159,20 +163,24 @@ class CreditModel:
         """Score applicants: PD, points, decision and up to ``max_reasons`` adverse reasons."""
         if not records:
             return []
+        one = len(records) == 1
+        if one and self.tables is not None:
+            return [self._score_one(records[0], max_reasons)]
         x = self.encoder.encode_records(records)
         # One thread: for the few rows of a request OpenMP start-up and spinning cost more than
         # they save (tens of ms per call on a busy 2-core host instead of < 1 ms).
-        one = len(records) == 1
         if max_reasons:
             # One pass gives both: the contributions sum to the raw margin (last column = bias).
-            if one:
+            if self.tables is not None:
+                contrib = self.tables.contrib_matrix(x)
+            elif one:
                 contrib = self._contrib_one(x[0])[np.newaxis, :]
             else:
                 contrib = np.asarray(
                     self.booster.predict(x, pred_contrib=True, num_threads=1), dtype=np.float64
                 )
             margin = contrib.sum(axis=1)
-            log_odds = contrib[:, :-1] * self.calibration.slope
+            log_odds = (contrib[:, :-1] * self.calibration.slope).tolist()
         elif one:
             margin = self._raw_one(x[0])
         else:  # no reasons wanted: skip TreeSHAP, which costs ~50x a plain prediction
@@ -182,33 +190,46 @@ class CreditModel:
         pd_ = self.calibration.apply(margin).tolist()
         points = self.scaling.points(pd_).tolist()
         decision = self.scaling.decision
-        results = []
-        for i in range(len(records)):
-            reasons = self._reasons(x[i], log_odds[i], max_reasons) if max_reasons else []
-            results.append(
-                ScoreResult(
-                    probability=pd_[i],
-                    score=points[i],
-                    decision=decision(pd_[i]),
-                    reasons=reasons,
-                )
+        rows = x.tolist()
+        return [
+            ScoreResult(
+                probability=pd_[i],
+                score=points[i],
+                decision=decision(pd_[i]),
+                reasons=self._reasons(rows[i], log_odds[i], max_reasons) if max_reasons else [],
             )
-        return results
+            for i in range(len(records))
+        ]
 
-    def _reasons(
-        self, row: NDArray[np.float64], log_odds: NDArray[np.float64], limit: int
-    ) -> list[Reason]:
-        order = np.argsort(-log_odds)[:limit].tolist()
-        values = log_odds.tolist()
-        raws = row.tolist()
+    def _score_one(self, record: Mapping[str, Any], max_reasons: int) -> ScoreResult:
+        """One applicant through the lookup tables on Python floats (no numpy per request)."""
+        assert self.tables is not None
+        row = self.encoder.encode_row(record)
+        contrib = self.tables.row(row)
+        pd_ = self.calibration.probability(sum(contrib))
+        slope = self.calibration.slope
+        return ScoreResult(
+            probability=pd_,
+            score=self.scaling.point(pd_),
+            decision=self.scaling.decision(pd_),
+            reasons=(
+                self._reasons(row, [c * slope for c in contrib[:-1]], max_reasons)
+                if max_reasons
+                else []
+            ),
+        )
+
+    def _reasons(self, row: list[float], log_odds: list[float], limit: int) -> list[Reason]:
+        """The ``limit`` largest positive contributions, largest first (ties: schema order)."""
+        order = sorted(range(len(log_odds)), key=lambda j: -log_odds[j])[:limit]
         factor = self.scaling.factor
         out = []
         for j in order:
-            c = values[j]
+            c = log_odds[j]
             if c <= 0:
                 break
             name = self.encoder.names[j]
-            raw = raws[j]
+            raw = row[j]
             if j in self._categorical:
                 value: Any = self.encoder.category(j, raw)
             else:

@@ -56,6 +56,11 @@ class ScoreScaling(BaseModel):
         p = np.clip(np.asarray(pd_, dtype=np.float64), _EPS, 1 - _EPS)
         return self.offset + self.factor * np.log((1 - p) / p)
 
+    def point(self, pd_: float) -> float:
+        """:meth:`points` for one probability, on a Python float."""
+        p = min(max(pd_, _EPS), 1 - _EPS)
+        return self.offset + self.factor * math.log((1 - p) / p)
+
     def pd_at(self, points: float) -> float:
         """Probability of default at a given score (inverse of :meth:`points`)."""
         log_odds_good = (points - self.offset) / self.factor

@@ -9,6 +9,7 @@ consistent with the calibrated probability.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,10 @@ class Calibration:
         z = self.slope * margin + self.intercept
         return 1.0 / (1.0 + np.exp(-z))
 
+    def probability(self, margin: float) -> float:
+        """:meth:`apply` for one margin, on a Python float."""
+        return 1.0 / (1.0 + math.exp(-(self.slope * margin + self.intercept)))
+
 
 def monotone_constraints(schema: FeatureSchema) -> list[int]:
     """LightGBM monotone constraint per feature from the schema's risk direction."""
@@ -57,9 +62,20 @@ def monotone_constraints(schema: FeatureSchema) -> list[int]:
 
 
 def lgbm_params(
-    schema: FeatureSchema, seed: int, n_rows: int, overrides: dict[str, Any] | None = None
+    schema: FeatureSchema,
+    seed: int,
+    n_rows: int,
+    overrides: dict[str, Any] | None = None,
+    *,
+    additive: bool = True,
 ) -> dict[str, Any]:
-    """Training parameters for ``schema`` (monotone constraints, seed, threads, overrides)."""
+    """Training parameters for ``schema`` (monotone and interaction constraints, seed, threads).
+
+    ``additive``: every tree splits on one feature only (LightGBM interaction constraints), so
+    the model is a sum of per-feature step functions, like a scorecard with boosted bins: a
+    feature's points depend on its own value alone and reason codes are exact. Serving compiles
+    such a model into lookup tables (``scoring.additive``).
+    """
     # OpenMP threads only pay off on large data; on small data they spin and slow training down.
     threads = 0 if n_rows >= SMALL_DATA_ROWS else 1
     params = {**DEFAULT_PARAMS, "seed": seed, "deterministic": True, "num_threads": threads}
@@ -67,6 +83,8 @@ def lgbm_params(
     if any(constraints):
         params["monotone_constraints"] = constraints
         params["monotone_constraints_method"] = "advanced"
+    if additive:
+        params["interaction_constraints"] = [[i] for i in range(len(schema.features))]
     params.update(overrides or {})
     return params
 
@@ -80,9 +98,10 @@ def fit_lightgbm(
     *,
     seed: int,
     params: dict[str, Any] | None = None,
+    additive: bool = True,
 ) -> lgb.Booster:
     """Train with early stopping on the validation part."""
-    full = lgbm_params(encoder.schema, seed, len(y_train), params)
+    full = lgbm_params(encoder.schema, seed, len(y_train), params, additive=additive)
     names, cats = encoder.names, encoder.categorical_indices
     train_set = lgb.Dataset(
         x_train, label=y_train, feature_name=names, categorical_feature=cats, free_raw_data=False

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import lightgbm as lgb
 import mlflow
 import numpy as np
 import pandas as pd
@@ -41,7 +42,12 @@ from credit_scoring.features.encoding import FeatureEncoder
 from credit_scoring.registry.tracking import client, configure_mlflow
 from credit_scoring.scoring.model import CreditModel, CreditScoringPyfunc, predict_frame
 from credit_scoring.scoring.scaling import ScoreScaling
-from credit_scoring.training.lgbm import fit_calibration, fit_lightgbm, lgbm_params
+from credit_scoring.training.lgbm import (
+    Calibration,
+    fit_calibration,
+    fit_lightgbm,
+    lgbm_params,
+)
 from credit_scoring.training.scorecard import fit_scorecard, scorecard_pd, scorecard_table
 
 log = logging.getLogger(__name__)
@@ -187,17 +193,7 @@ def _train_and_log(
     )
 
     _step(progress, "Training LightGBM (early stopping) and calibrating")
-    booster = fit_lightgbm(
-        encoder,
-        x_all[fit_idx],
-        y_all[fit_idx],
-        x_all[valid_idx],
-        y_all[valid_idx],
-        seed=settings.seed,
-    )
-    calibration = fit_calibration(
-        np.asarray(booster.predict(x_all[valid_idx], raw_score=True)), y_all[valid_idx]
-    )
+    booster, calibration = _fit_calibrated(encoder, x_all, y_all, fit_idx, valid_idx, settings)
     example = _input_example(data.features.iloc[test_idx[:5]])
     model = CreditModel(booster, schema, scaling, calibration, example)
     p_test = model.predict_proba_matrix(x_all[test_idx])
@@ -259,13 +255,28 @@ def _cross_validate(
         fit, valid = train_test_split(
             tr, test_size=settings.valid_size, stratify=y[tr], random_state=settings.seed
         )
-        booster = fit_lightgbm(encoder, x[fit], y[fit], x[valid], y[valid], seed=settings.seed)
-        cal = fit_calibration(np.asarray(booster.predict(x[valid], raw_score=True)), y[valid])
+        booster, cal = _fit_calibrated(encoder, x, y, fit, valid, settings)
         return cal.apply(np.asarray(booster.predict(x[te], raw_score=True)))
 
     return repeated_cv(
         y, fit_predict, folds=settings.cv_folds, repeats=settings.cv_repeats, seed=settings.seed
     )
+
+
+def _fit_calibrated(
+    encoder: FeatureEncoder,
+    x: np.ndarray,
+    y: np.ndarray,
+    fit: np.ndarray,
+    valid: np.ndarray,
+    settings: Settings,
+) -> tuple[lgb.Booster, Calibration]:
+    """LightGBM with early stopping on ``valid``, then Platt calibration on the same rows."""
+    booster = fit_lightgbm(
+        encoder, x[fit], y[fit], x[valid], y[valid], seed=settings.seed, additive=settings.additive
+    )
+    margin = np.asarray(booster.predict(x[valid], raw_score=True))
+    return booster, fit_calibration(margin, y[valid])
 
 
 def _log_run(
@@ -294,8 +305,10 @@ def _log_run(
     )
     params = {
         k: v
-        for k, v in lgbm_params(schema, settings.seed, len(train_idx)).items()
-        if k != "monotone_constraints"
+        for k, v in lgbm_params(
+            schema, settings.seed, len(train_idx), additive=settings.additive
+        ).items()
+        if k not in ("monotone_constraints", "interaction_constraints")
     }
     params.update(
         {
@@ -306,6 +319,7 @@ def _log_run(
             "default_rate": round(float(y_all.mean()), 6),
             "n_features": len(schema.features),
             "monotone_features": ",".join(f.name for f in schema.features if f.monotone) or "none",
+            "additive": settings.additive,
             "calibration": "platt",
             "calibration_slope": model.calibration.slope,
             "calibration_intercept": model.calibration.intercept,

@@ -40,8 +40,13 @@ def german() -> pd.DataFrame:
     return pd.read_csv(BUNDLED / "german_credit.csv")
 
 
-def train_tiny(schema: FeatureSchema, frame: pd.DataFrame, rounds: int = 15) -> CreditModel:
-    """A real (small) calibrated LightGBM credit model."""
+def train_tiny(
+    schema: FeatureSchema, frame: pd.DataFrame, rounds: int = 15, *, additive: bool = True
+) -> CreditModel:
+    """A real (small) calibrated LightGBM credit model; ``additive`` as the pipeline's default
+    (one feature per tree), else with feature interactions (reason codes from TreeSHAP)."""
+    n = len(schema.features)
+    interactions = {"interaction_constraints": [[i] for i in range(n)]} if additive else {}
     enc = FeatureEncoder(schema)
     x = enc.encode_frame(frame)
     y = (frame[schema.target.name] == "bad").astype(int).to_numpy()
@@ -61,6 +66,7 @@ def train_tiny(schema: FeatureSchema, frame: pd.DataFrame, rounds: int = 15) -> 
             "deterministic": True,
             "num_threads": 1,
             "min_data_in_leaf": 20,
+            **interactions,
         },
         data,
         num_boost_round=rounds,
@@ -75,6 +81,12 @@ def train_tiny(schema: FeatureSchema, frame: pd.DataFrame, rounds: int = 15) -> 
 @pytest.fixture(scope="session")
 def tiny_model(schema: FeatureSchema, german: pd.DataFrame) -> CreditModel:
     return train_tiny(schema, german)
+
+
+@pytest.fixture(scope="session")
+def tiny_interaction_model(schema: FeatureSchema, german: pd.DataFrame) -> CreditModel:
+    """Trees may split on several features: no lookup tables, TreeSHAP per request."""
+    return train_tiny(schema, german, additive=False)
 
 
 @pytest.fixture(scope="session")
