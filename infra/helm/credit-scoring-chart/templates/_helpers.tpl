@@ -142,14 +142,16 @@ port, localhost on any port (in-pod checks, kubectl port-forward) and the MLflow
 {{- end }}
 
 {{/*
-Image reference: repository:tag, or repository@digest when a digest is set.
+Image reference: repository:tag, or repository@digest when a digest is set. An empty tag means the
+release images of the chart's appVersion: `prod-v<appVersion>` (what release.yml publishes for the
+tag v<appVersion>, when it packages the chart with that appVersion).
 Call with (dict "image" .Values.image "ctx" $).
 */}}
 {{- define "credit-scoring.image" -}}
 {{- if .image.digest }}
 {{- printf "%s@%s" .image.repository .image.digest }}
 {{- else }}
-{{- printf "%s:%s" .image.repository (default .ctx.Chart.AppVersion .image.tag | toString) }}
+{{- printf "%s:%s" .image.repository (default (printf "prod-v%s" .ctx.Chart.AppVersion) .image.tag | toString) }}
 {{- end }}
 {{- end }}
 
