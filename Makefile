@@ -29,8 +29,9 @@ demo: install ## Embedded store: data -> train -> validate -> promote, then serv
 serve: install ## Serve the production model on 127.0.0.1:8000 without API keys (local use)
 	$(BIN)/credit-scoring serve --no-auth
 
-lint: install ## ruff (lint + format check)
+lint: install ## ruff; actionlint on .github/workflows
 	$(BIN)/ruff check src tests benchmarks airflow
+	$(BIN)/actionlint
 
 typecheck: install ## mypy on the package
 	$(BIN)/mypy
@@ -49,6 +50,12 @@ test-e2e: install ## docker compose stack end to end
 
 test: lint typecheck test-py test-airflow test-e2e ## Everything CI runs
 
+pre-commit: install ## The pre-commit hooks on every file (ruff, mypy, actionlint, hygiene)
+	$(BIN)/pre-commit run --all-files
+
+hooks: install ## Install the git pre-commit hook (.pre-commit-config.yaml)
+	$(BIN)/pre-commit install
+
 bench: install ## Benchmarks (print figures; not part of test)
 	$(PY) benchmarks/quality.py
 	$(PY) benchmarks/training_scale.py
@@ -56,4 +63,4 @@ bench: install ## Benchmarks (print figures; not part of test)
 clean: ## Remove local state (embedded store, caches)
 	rm -rf .credit-scoring .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install lock demo serve lint typecheck test-fast test-py test-airflow test-e2e test bench clean
+.PHONY: help install lock demo serve lint typecheck test-fast test-py test-airflow test-e2e test pre-commit hooks bench clean
