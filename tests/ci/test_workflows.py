@@ -75,10 +75,6 @@ def test_actionlint_flags_a_broken_workflow(tmp_path: Path) -> None:
     assert "matrix" in result.stdout
 
 
-def test_workflows_are_ci_and_release_only() -> None:
-    assert [p.name for p in workflow_files()] == ["ci.yml", "release.yml"]
-
-
 # --------------------------------------------------------------------------------------------
 # Pinned actions
 # --------------------------------------------------------------------------------------------
