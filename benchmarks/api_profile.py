@@ -9,7 +9,7 @@ model), served from a local directory (no MLflow). ``--interactions`` trains wit
 one-feature-per-tree constraint, so reason codes come from TreeSHAP instead of lookup tables.
 
 Usage (from the repository root): ``.venv/bin/python benchmarks/api_profile.py [--requests 3000]
-[--cprofile]``. ``--cprofile`` also prints the top functions by own time.
+[--cprofile [cumulative]]``. ``--cprofile`` also prints the top functions by own time.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import lightgbm as lgb
 import numpy as np
 import orjson
 
+from benchmarks.api_bare_app import create_app as create_bare_app
 from credit_scoring.api.app import bundled_schema_path, create_app
 from credit_scoring.api.model_manager import VersionRef
 from credit_scoring.config import Settings
@@ -108,7 +109,7 @@ async def per_request_ms(call: Callable[[], Awaitable[Any]], n: int) -> float:
     return best * 1000
 
 
-async def run(n: int, trees: int, additive: bool, profile: bool) -> None:
+async def run(n: int, trees: int, additive: bool, profile: str | None) -> None:
     work = Path(tempfile.mkdtemp(prefix="api-profile-"))
     try:
         model, rows = build_model(trees, additive)
@@ -150,6 +151,11 @@ async def run(n: int, trees: int, additive: bool, profile: bool) -> None:
         async def request() -> None:
             await app(dict(scope), receive, send)
 
+        bare_app = create_bare_app()
+
+        async def bare_request() -> None:
+            await bare_app({**scope, "path": "/score", "raw_path": b"/score"}, receive, send)
+
         async with app.router.lifespan_context(app):
             deadline = time.monotonic() + 60
             while app.state.manager.current is None:
@@ -163,6 +169,7 @@ async def run(n: int, trees: int, additive: bool, profile: bool) -> None:
             x = served.encoder.encode_records([applicant])
             figures = {
                 "ASGI app, POST /v1/score (4 reasons)": await per_request_ms(request, n),
+                "bare FastAPI endpoint (baseline)": await per_request_ms(bare_request, n),
                 "CreditModel.score, 1 applicant, 4 reasons": per_call_ms(
                     lambda: served.score([applicant], max_reasons=4), n
                 ),
@@ -187,7 +194,7 @@ async def run(n: int, trees: int, additive: bool, profile: bool) -> None:
                 for _ in range(n):
                     await request()
                 prof.disable()
-                pstats.Stats(prof).sort_stats("tottime").print_stats(30)
+                pstats.Stats(prof).sort_stats(profile).print_stats(40)
             if set(statuses) != {200}:
                 raise RuntimeError(f"unexpected statuses {sorted(set(statuses))}")
     finally:
@@ -203,7 +210,13 @@ def main() -> None:
         action="store_true",
         help="train without one-feature-per-tree constraints (reason codes from TreeSHAP)",
     )
-    parser.add_argument("--cprofile", action="store_true", help="print a cProfile of the app")
+    parser.add_argument(
+        "--cprofile",
+        nargs="?",
+        const="tottime",
+        choices=["tottime", "cumulative"],
+        help="print a cProfile of the app, sorted by own (default) or cumulative time",
+    )
     args = parser.parse_args()
     # The API's JSON log handler writes to stderr; WARNING keeps the timed loop quiet.
     os.environ.setdefault("CREDIT_SCORING_API_LOG_LEVEL", "WARNING")

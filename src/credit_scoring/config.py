@@ -127,6 +127,11 @@ class Settings(BaseSettings):
         description="Feature schema (YAML/JSON) the API validates requests against; a served "
         "version must match it. Default: the bundled German Credit schema.",
     )
+    api_opentelemetry: bool = Field(
+        default=False,
+        description="FastAPI's native OpenTelemetry instrumentation (traces, metrics and logs to "
+        "the OpenTelemetry providers configured in the process).",
+    )
     api_log_level: str = Field(default="INFO", description="Log level of the scoring API.")
     model_cache_dir: Path | None = Field(default=None, description="Default: <home>/model-cache.")
     database_url: SecretStr | None = Field(

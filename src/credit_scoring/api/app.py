@@ -29,6 +29,7 @@ from fastapi import (
 )
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
+from fastapi.telemetry import TelemetryConfig
 from pydantic import BaseModel, ValidationError
 
 from credit_scoring.api import webhook
@@ -98,6 +99,10 @@ def _json(
         media_type=_JSON,
         headers=headers,
     )
+
+
+def _telemetry(enabled: bool) -> TelemetryConfig:
+    return {"tracing": enabled, "metrics": enabled, "logs": enabled}
 
 
 class _BodyTooLarge(Exception):
@@ -317,6 +322,8 @@ def create_app(
         version="1",
         summary="Probability of default, score points, decision and reason codes.",
         lifespan=lifespan,
+        # FastAPI's native OpenTelemetry checks its providers on every request; off unless asked.
+        telemetry=_telemetry(settings.api_opentelemetry),
     )
     app.state.settings = settings
     app.state.keys = keys
@@ -456,7 +463,9 @@ def create_app(
     def parse(request: Request, body: bytes, model: type[BaseModel]) -> tuple[BaseModel, int]:
         keys.check_scoring(request.headers.get(API_KEY_HEADER))
         limit = settings.max_reasons
-        raw_limit = request.query_params.get("max_reasons")
+        raw_limit = (
+            request.query_params.get("max_reasons") if request.scope["query_string"] else None
+        )
         errors: list[dict[str, Any]] = []
         if raw_limit is not None:
             if raw_limit.isdigit() and int(raw_limit) <= _MAX_REASONS_LIMIT:

@@ -80,7 +80,9 @@ class AdditiveTables:
 
     def row(self, row: Sequence[float]) -> list[float]:
         """``pred_contrib`` of one encoded row as a list (features, then the bias)."""
-        return [*(t.lookup(v) for t, v in zip(self.tables, row, strict=True)), self.bias]
+        out = [t.lookup(v) for t, v in zip(self.tables, row, strict=True)]
+        out.append(self.bias)
+        return out
 
     def contrib_matrix(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
         """``pred_contrib``-shaped matrix (features + bias column) for an encoded matrix."""

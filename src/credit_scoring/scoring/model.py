@@ -221,7 +221,7 @@ class CreditModel:
 
     def _reasons(self, row: list[float], log_odds: list[float], limit: int) -> list[Reason]:
         """The ``limit`` largest positive contributions, largest first (ties: schema order)."""
-        order = sorted(range(len(log_odds)), key=lambda j: -log_odds[j])[:limit]
+        order = sorted(range(len(log_odds)), key=log_odds.__getitem__, reverse=True)[:limit]
         factor = self.scaling.factor
         out = []
         for j in order:
