@@ -31,6 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.telemetry import TelemetryConfig
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import QueryParams
 
 from credit_scoring.api import webhook
 from credit_scoring.api.auth import (
@@ -83,6 +84,8 @@ _MAX_REASONS_LIMIT = 50
 #: Batches larger than this are scored in a worker thread so the event loop stays responsive.
 _THREAD_BATCH_ROWS = 64
 _JSON = "application/json"
+_JSON_RAW = _JSON.encode()
+_API_KEY_HEADER_RAW = API_KEY_HEADER.lower().encode("latin-1")
 
 
 def bundled_schema_path() -> Path:
@@ -362,16 +365,16 @@ def create_app(
             headers=exc.headers,
         )
 
-    def serving(request: Request) -> LoadedModel:
-        loaded: LoadedModel | None = request.app.state.manager.current
+    def serving(state: dict[str, Any]) -> LoadedModel:
+        """The loaded model (503 before the first load); ``state`` is the ASGI scope's state."""
+        loaded: LoadedModel | None = app.state.manager.current
         if loaded is None:
             raise HTTPException(
                 status.HTTP_503_SERVICE_UNAVAILABLE,
-                detail="no model loaded yet: " + (request.app.state.manager.last_error or ""),
+                detail="no model loaded yet: " + (app.state.manager.last_error or ""),
                 headers={"Retry-After": "5"},
             )
-        request.state.model_version = loaded.version
-        request.scope["state"]["model_version"] = loaded.version
+        state["model_version"] = loaded.version
         return loaded
 
     decision_children: dict[tuple[str, str], Any] = {}
@@ -385,13 +388,13 @@ def create_app(
         return child
 
     def log_rows(
-        request: Request,
+        state: dict[str, Any],
         loaded: LoadedModel,
         records: list[dict[str, Any]],
         results: list[Any],
         ids: list[str],
     ) -> None:
-        latency_ms = (time.perf_counter() - request.state.t0) * 1000
+        latency_ms = (time.perf_counter() - state["t0"]) * 1000
         rows: list[Row] = []
         for rid, record, res in zip(ids, records, results, strict=True):
             rows.append(
@@ -460,12 +463,13 @@ def create_app(
 
     # The scoring routes take the raw body and validate it with pydantic-core's JSON parser:
     # FastAPI's generic body/dependency machinery costs more than the validation itself.
-    def parse(request: Request, body: bytes, model: type[BaseModel]) -> tuple[BaseModel, int]:
-        keys.check_scoring(request.headers.get(API_KEY_HEADER))
+    def parse(
+        api_key: str | None, query: bytes, body: bytes, model: type[BaseModel]
+    ) -> tuple[BaseModel, int]:
+        """Check the scoring key, then validate ``max_reasons`` and the body (422 with fields)."""
+        keys.check_scoring(api_key)
         limit = settings.max_reasons
-        raw_limit = (
-            request.query_params.get("max_reasons") if request.scope["query_string"] else None
-        )
+        raw_limit = QueryParams(query).get("max_reasons") if query else None
         errors: list[dict[str, Any]] = []
         if raw_limit is not None:
             if raw_limit.isdigit() and int(raw_limit) <= _MAX_REASONS_LIMIT:
@@ -502,26 +506,65 @@ def create_app(
     )
     async def score(request: Request) -> Response:
         """Probability of default, score points, decision and the top adverse reason codes."""
-        application, limit = parse(request, await request.body(), application_model)
-        loaded = serving(request)
+        scope = request.scope
+        body, version = score_one(
+            request.headers.get(API_KEY_HEADER), scope["query_string"], await request.body(), scope
+        )
+        return Response(body, media_type=_JSON, headers={"X-Model-Version": version})
+
+    def score_one(
+        api_key: str | None, query: bytes, body: bytes, scope: Scope
+    ) -> tuple[bytes, str]:
+        """``POST /v1/score`` minus HTTP: the JSON answer and the version that gave it."""
+        application, limit = parse(api_key, query, body, application_model)
+        state = scope["state"]
+        loaded = serving(state)
         record = application.model_dump()
         result = loaded.model.score([record], max_reasons=limit)[0]
-        rid = request.state.request_id
-        log_rows(request, loaded, [record], [result], [rid])
-        body = result_dict(result)
-        body.update(request_id=rid, model_name=loaded.name, model_version=loaded.version)
-        return _json(body, headers={"X-Model-Version": loaded.version})
+        rid = state["request_id"]
+        log_rows(state, loaded, [record], [result], [rid])
+        out = result_dict(result)
+        out.update(request_id=rid, model_name=loaded.name, model_version=loaded.version)
+        return orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY), loaded.version
 
     async def score_direct(scope: Scope, receive: Receive, send: Send) -> None:
-        """``POST /v1/score`` without the router: same endpoint, same exception handlers."""
-        request = Request(scope, receive, send)
+        """``POST /v1/score`` without the router or Starlette's request/response objects: the
+        same answer (status, body, headers) as the routed endpoint, errors through the same
+        exception handlers."""
+        chunks = []
+        more = True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        api_key = None
+        for key, value in scope["headers"]:
+            if key == _API_KEY_HEADER_RAW:
+                api_key = value.decode("latin-1")
+                break
         try:
-            response = await score(request)
-        except _InvalidRequest as exc:
-            response = await _invalid_request(request, exc)
-        except HTTPException as exc:
-            response = await _http_error(request, exc)
-        await response(scope, receive, send)
+            body, version = score_one(api_key, scope["query_string"], b"".join(chunks), scope)
+        except (_InvalidRequest, HTTPException) as exc:
+            request = Request(scope, receive, send)
+            response = await (
+                _invalid_request(request, exc)
+                if isinstance(exc, _InvalidRequest)
+                else _http_error(request, exc)
+            )
+            await response(scope, receive, send)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"x-model-version", version.encode("latin-1")),
+                    (b"content-length", str(len(body)).encode("latin-1")),
+                    (b"content-type", _JSON_RAW),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
 
     fast_routes[("POST", "/v1/score")] = (
         next(r for r in app.router.routes if getattr(r, "path", None) == "/v1/score"),
@@ -546,8 +589,10 @@ def create_app(
     )
     async def score_batch(request: Request) -> Response:
         """Score up to ``max_batch_size`` applications with one model version (vectorised)."""
-        batch, limit = parse(request, await request.body(), batch_model)
-        loaded = serving(request)
+        scope = request.scope
+        api_key = request.headers.get(API_KEY_HEADER)
+        batch, limit = parse(api_key, scope["query_string"], await request.body(), batch_model)
+        loaded = serving(scope["state"])
         records = [a.model_dump() for a in batch.applications]  # type: ignore[attr-defined]
         if len(records) > _THREAD_BATCH_ROWS:
             results = await anyio.to_thread.run_sync(
@@ -557,7 +602,9 @@ def create_app(
             results = loaded.model.score(records, max_reasons=limit)
         rid = request.state.request_id
         metrics.batch_size.observe(len(records))
-        log_rows(request, loaded, records, results, [f"{rid}-{i}" for i in range(len(records))])
+        log_rows(
+            scope["state"], loaded, records, results, [f"{rid}-{i}" for i in range(len(records))]
+        )
         items = []
         for i, res in enumerate(results):
             item = result_dict(res)
@@ -582,7 +629,7 @@ def create_app(
     )
     async def model_info(request: Request) -> Response:
         """Name, version, alias, run id, key metrics and load time of the served version."""
-        loaded = serving(request)
+        loaded = serving(request.scope["state"])
         return _json(
             {
                 "name": loaded.name,
