@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import lightgbm as lgb
@@ -74,9 +74,6 @@ class AdditiveTables:
         self.tables = tables
         #: Expected raw margin (the last ``pred_contrib`` column).
         self.bias = bias
-
-    def __iter__(self) -> Iterator[FeatureTable]:
-        return iter(self.tables)
 
     def row(self, row: Sequence[float]) -> list[float]:
         """``pred_contrib`` of one encoded row as a list (features, then the bias)."""
