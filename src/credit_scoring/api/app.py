@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -395,21 +396,27 @@ def create_app(
         ids: list[str],
     ) -> None:
         latency_ms = (time.perf_counter() - state["t0"]) * 1000
+        ts = datetime.now(UTC)  # one request, one time
+        name, version = loaded.name, loaded.version
         rows: list[Row] = []
+        decisions: dict[str, int] = {}
         for rid, record, res in zip(ids, records, results, strict=True):
             rows.append(
                 make_row(
                     request_id=rid,
-                    model_name=loaded.name,
-                    model_version=loaded.version,
+                    model_name=name,
+                    model_version=version,
                     inputs=record,
                     probability=res.probability,
                     score=res.score,
                     decision=res.decision,
                     latency_ms=latency_ms,
+                    ts=ts,
                 )
             )
-            decision_counter(res.decision, loaded.version).inc()
+            decisions[res.decision] = decisions.get(res.decision, 0) + 1
+        for decision, count in decisions.items():
+            decision_counter(decision, version).inc(count)
         predlog.log(rows)
         if settings.log_applicant_fields:
             logger.info("scored applicants", extra={"inputs": records})
@@ -593,7 +600,7 @@ def create_app(
         api_key = request.headers.get(API_KEY_HEADER)
         batch, limit = parse(api_key, scope["query_string"], await request.body(), batch_model)
         loaded = serving(scope["state"])
-        records = [a.model_dump() for a in batch.applications]  # type: ignore[attr-defined]
+        records: list[dict[str, Any]] = batch.model_dump()["applications"]
         if len(records) > _THREAD_BATCH_ROWS:
             results = await anyio.to_thread.run_sync(
                 lambda: loaded.model.score(records, max_reasons=limit)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -471,6 +472,11 @@ class ModelManager:
         self.metrics.set_model(
             loaded.name, loaded.version, loaded.alias, loaded.run_id or "", loaded.source
         )
+        # Move everything alive now (MLflow, pandas, the model...) to the permanent generation:
+        # the cyclic collector then stops rescanning these long-lived objects each time requests
+        # trigger a full collection (measured: batch scoring 2x faster). No collect() first: that
+        # would stall requests for a full pass; what is frozen is only ever freed by refcounting.
+        gc.freeze()
 
 
 def _short(exc: BaseException, limit: int = 300) -> str:
