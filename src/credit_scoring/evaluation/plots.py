@@ -1,4 +1,5 @@
-"""Evaluation plots (PNG): ROC, calibration curve, KS, score distribution by class, SHAP summary.
+"""Evaluation plots (PNG): ROC, calibration curve, KS, score distribution by class, SHAP summary,
+and the feature effects of an additive model.
 
 Each function returns a matplotlib Figure; :func:`save_all` writes them all into a directory for
 MLflow artifacts and the model card.
@@ -20,6 +21,9 @@ from matplotlib.figure import Figure
 from numpy.typing import NDArray
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import roc_auc_score, roc_curve
+
+from credit_scoring.data.schema import FeatureSchema
+from credit_scoring.scoring.additive import AdditiveTables
 
 
 def roc_plot(y: NDArray[np.int64], curves: dict[str, NDArray[np.float64]]) -> Figure:
@@ -100,6 +104,46 @@ def shap_summary_plot(contrib: NDArray[np.float64], features: pd.DataFrame) -> F
         shap.summary_plot(contrib, features, show=False, max_display=15, plot_size=(8, 6))
     fig = plt.gcf()
     fig.suptitle("SHAP summary (log-odds of default)")
+    fig.tight_layout()
+    return fig
+
+
+def feature_effects_plot(
+    tables: AdditiveTables,
+    schema: FeatureSchema,
+    x: NDArray[np.float64],
+    points_per_log_odds: float,
+    max_features: int = 12,
+) -> Figure:
+    """Score points each feature value adds or removes, for an additive model (its step
+    functions, the same for every applicant), the features with the widest range first."""
+    effects = []
+    for j, (table, feature) in enumerate(zip(tables.tables, schema.features, strict=True)):
+        pts = [points_per_log_odds * v for v in table.values]
+        if max(pts) - min(pts) > 1e-9:
+            effects.append((max(pts) - min(pts), j, table, feature, pts))
+    effects.sort(key=lambda e: -e[0])
+    shown = effects[:max_features]
+    cols = 3
+    rows = max(1, -(-len(shown) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(12, 2.8 * rows), squeeze=False)
+    for ax in axes.flat[len(shown) :]:
+        ax.set_visible(False)
+    for ax, (_, j, table, feature, pts) in zip(axes.flat, shown, strict=False):
+        if table.thresholds is None:  # categorical: one bar per category
+            labels = [str(c)[:18] for c in feature.categories or []]
+            ax.bar(range(len(pts)), pts, color=["tab:red" if p < 0 else "tab:green" for p in pts])
+            ax.set_xticks(range(len(pts)), labels, rotation=35, ha="right", fontsize=7)
+        else:  # numeric: the step function over the observed range
+            column = x[:, j][~np.isnan(x[:, j])]
+            lo = float(min(column.min(), table.thresholds[0]))
+            hi = float(max(column.max(), table.thresholds[-1]))
+            ax.step([lo, *table.thresholds, hi], [*pts, pts[-1]], where="post")
+        ax.axhline(0, color="k", lw=0.6)
+        ax.set_title(feature.label, fontsize=9)
+        ax.tick_params(labelsize=7)
+    fig.suptitle("Feature effects: score points by value (additive model)")
+    fig.supylabel("points")
     fig.tight_layout()
     return fig
 

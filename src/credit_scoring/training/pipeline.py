@@ -379,6 +379,13 @@ def _log_run(
         )
         shap_frame = pd.DataFrame(x_all[shap_idx], columns=schema.feature_names)
         plots.save(plots.shap_summary_plot(contrib, shap_frame), plot_dir / "shap_summary.png")
+        if model.tables is not None:
+            # Points per log-odds of default: risk up means points down.
+            per_log_odds = -scaling.factor * model.calibration.slope
+            plots.save(
+                plots.feature_effects_plot(model.tables, schema, x_all[train_idx], per_log_odds),
+                plot_dir / "feature_effects.png",
+            )
         mlflow.log_artifacts(str(plot_dir), "plots")
 
         model_dir = root / "model-files"

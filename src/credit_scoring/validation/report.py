@@ -16,6 +16,7 @@ PLOTS = {
     "ks.png": "Kolmogorov-Smirnov",
     "score_distribution.png": "Score distribution by class",
     "shap_summary.png": "SHAP summary",
+    "feature_effects.png": "Feature effects (points by value)",
 }
 
 

@@ -58,8 +58,9 @@ def test_model_card_shows_gate_and_plots(settings: Settings, tmp_path: Path) -> 
     ).read_text()
     assert report.passed
     assert "PASSED" in card and "approval-rate ratio (sex)" in card
-    assert card.count("data:image/png;base64,") == 5  # ROC, calibration, KS, scores, SHAP
+    # ROC, calibration, KS, scores, SHAP and the additive model's feature effects.
+    assert card.count("data:image/png;base64,") == 6
+    assert "Feature effects" in card
     plots = {a.path for a in client.list_artifacts(result.run_id, "plots")}
-    assert plots == {
-        f"plots/{p}.png" for p in ("roc", "calibration", "ks", "score_distribution", "shap_summary")
-    }
+    names = ("roc", "calibration", "ks", "score_distribution", "shap_summary", "feature_effects")
+    assert plots == {f"plots/{p}.png" for p in names}
