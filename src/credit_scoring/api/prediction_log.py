@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import orjson
 
 from credit_scoring.api.metrics import ApiMetrics
+from credit_scoring.monitoring.prediction_log import log_file
 
 logger = logging.getLogger(__name__)
 
@@ -81,10 +82,6 @@ class JsonlSink:
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
 
-    def path_for(self, ts: date) -> Path:
-        """The file of a row's UTC day (``ts``: a datetime or a date)."""
-        return self.directory / f"predictions-{ts:%Y-%m-%d}.jsonl"
-
     def write(self, rows: list[Row]) -> None:
         by_day: dict[date, bytearray] = {}
         dumps, option = orjson.dumps, orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
@@ -99,7 +96,8 @@ class JsonlSink:
             buf += b"\n"
         for day, data in by_day.items():
             # One O_APPEND write per batch keeps lines whole when several workers share a file.
-            fd = os.open(self.path_for(day), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+            path = log_file(self.directory, day)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
             try:
                 os.write(fd, data)
             finally:

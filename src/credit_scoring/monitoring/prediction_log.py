@@ -110,6 +110,11 @@ def _read_postgres(
     return rows
 
 
+def log_file(directory: Path, day: date) -> Path:
+    """The JSON Lines file of one UTC day (written by the API, read here)."""
+    return directory / f"predictions-{day.isoformat()}.jsonl"
+
+
 def _days(start: datetime, end: datetime) -> list[date]:
     last = (end - timedelta(microseconds=1)).date()
     day, out = start.date(), []
@@ -124,7 +129,7 @@ def _read_files(
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for day in _days(start, end):
-        file = directory / f"predictions-{day.isoformat()}.jsonl"
+        file = log_file(directory, day)
         if not file.is_file():
             continue
         with file.open(encoding="utf-8") as handle:
