@@ -19,7 +19,6 @@ import lightgbm as lgb
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -40,8 +39,9 @@ from credit_scoring.evaluation.cv import repeated_cv
 from credit_scoring.evaluation.metrics import classification_metrics
 from credit_scoring.features.encoding import FeatureEncoder
 from credit_scoring.registry.tracking import client, configure_mlflow
-from credit_scoring.scoring.model import CreditModel, CreditScoringPyfunc, predict_frame
+from credit_scoring.scoring.model import CreditModel, CreditScoringPyfunc
 from credit_scoring.scoring.scaling import ScoreScaling
+from credit_scoring.scoring.signature import model_signature
 from credit_scoring.training.lgbm import (
     Calibration,
     fit_calibration,
@@ -194,7 +194,10 @@ def _train_and_log(
 
     _step(progress, "Training LightGBM (early stopping) and calibrating")
     booster, calibration = _fit_calibrated(encoder, x_all, y_all, fit_idx, valid_idx, settings)
-    example = _input_example(data.features.iloc[test_idx[:5]])
+    # Raw values as the user's data holds them (integers stay integers): the logged input example
+    # must pass the signature as it is, and so does the smoke test.
+    raw = dataset.frame.reset_index(drop=True)
+    example = _input_example(raw.loc[test_idx[:5], [c for c in schema.feature_names if c in raw]])
     model = CreditModel(booster, schema, scaling, calibration, example)
     p_test = model.predict_proba_matrix(x_all[test_idx])
     metrics = {f"test_{k}": v for k, v in classification_metrics(y_all[test_idx], p_test).items()}
@@ -391,8 +394,7 @@ def _log_run(
         model_dir = root / "model-files"
         artifacts = model.save_artifacts(model_dir)
         example = pd.DataFrame(model.input_example, columns=schema.feature_names)
-        output = predict_frame(model, example)
-        signature = infer_signature(_signature_frame(schema, example), output)
+        signature = model_signature(schema, source_frame)
         return mlflow.pyfunc.log_model(
             name="model",
             # Declared, not inferred: inference loads the model in a subprocess (seconds).
@@ -412,14 +414,6 @@ def _requirements() -> list[str]:
         f"{dist}=={version(dist)}"
         for dist in ("mlflow", "lightgbm", "numpy", "pandas", "pydantic", "pyyaml", "scikit-learn")
     ]
-
-
-def _signature_frame(schema: FeatureSchema, example: pd.DataFrame) -> pd.DataFrame:
-    """Example with declared dtypes (float for numeric, str for categorical) for the signature."""
-    out = example.copy()
-    for f in schema.features:
-        out[f.name] = out[f.name].astype("float64" if f.type == "numeric" else "object")
-    return out
 
 
 def _log_parquet(frame: pd.DataFrame, path: Path, artifact_dir: str) -> None:
