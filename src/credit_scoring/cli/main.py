@@ -92,12 +92,23 @@ def train(
         str | None, typer.Option(help="Re-runs with the same key reuse the version it created.")
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    use_column: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Without --schema: keep this column as a feature although inference set it "
+            "aside (protected-looking, id, date, constant, likely leak). Repeatable."
+        ),
+    ] = None,
 ) -> None:
     """Validate data, train and calibrate, evaluate, log to MLflow and register a new version."""
     from credit_scoring.training.pipeline import train as run_train
 
     settings = _settings()
-    result = _run(lambda: run_train(data, target, schema, settings, idempotency_key))
+    result = _run(
+        lambda: run_train(
+            data, target, schema, settings, idempotency_key, use_columns=use_column or ()
+        )
+    )
     if json_output:
         out.print_json(
             json.dumps(
@@ -356,12 +367,19 @@ def schema_cmd(
     data: Annotated[Path, typer.Option(help="CSV or Parquet file.")],
     target: Annotated[str, typer.Option(help="Target column.")],
     output: Annotated[Path, typer.Option("--out", help="Schema file to write (.yaml/.json).")],
+    use_column: Annotated[
+        list[str] | None,
+        typer.Option(help="Keep this column as a feature although inference set it aside."),
+    ] = None,
 ) -> None:
     """Infer a feature schema from a data file, to review and declare."""
+    from credit_scoring.data.inference import infer
     from credit_scoring.data.io import read_table
-    from credit_scoring.data.schema import infer_schema
 
-    schema = _run(lambda: infer_schema(read_table(data), target))
+    inference = _run(lambda: infer(read_table(data), target, use=use_column or ()))
+    if inference.findings:
+        console.print(inference.notice(), markup=False)
+    schema = inference.schema
     schema.dump(output)
     out.print(f"Wrote {output} ({len(schema.features)} features, target {target!r}).")
 

@@ -11,6 +11,7 @@ import json
 import logging
 import tempfile
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from sklearn.model_selection import train_test_split
 
 from credit_scoring.config import Settings, get_settings
+from credit_scoring.data.inference import infer
 from credit_scoring.data.io import (
     GERMAN_CREDIT,
     bundled_path,
@@ -32,7 +34,7 @@ from credit_scoring.data.io import (
     load_german_credit,
     read_table,
 )
-from credit_scoring.data.schema import FeatureSchema, infer_schema
+from credit_scoring.data.schema import FeatureSchema
 from credit_scoring.data.validation import ValidatedData, validate_training_frame
 from credit_scoring.evaluation import plots
 from credit_scoring.evaluation.cv import repeated_cv
@@ -81,8 +83,13 @@ def load_dataset(
     data_path: str | Path | None = None,
     target: str | None = None,
     schema_path: str | Path | None = None,
+    use_columns: Sequence[str] = (),
 ) -> Dataset:
-    """Load the bundled German Credit data, or a user file with a declared or inferred schema."""
+    """Load the bundled German Credit data, or a user file with a declared or inferred schema.
+
+    An inferred schema leaves out protected-looking columns, ids, dates, constants and likely
+    leaks (``data.inference``) and prints what it left out; ``use_columns`` opts columns back in.
+    """
     if data_path is None:
         frame = load_german_credit()
         schema = FeatureSchema.load(schema_path) if schema_path else german_credit_schema()
@@ -97,7 +104,10 @@ def load_dataset(
     else:
         if not target:
             raise ValueError("--target is required when no --schema is given")
-        schema = infer_schema(frame, target)
+        inference = infer(frame, target, use=use_columns)
+        if inference.findings:
+            Console(stderr=True).print(inference.notice(), markup=False)
+        schema = inference.schema
     return Dataset(frame, schema, str(Path(data_path).resolve()), Path(data_path).stem)
 
 
@@ -131,10 +141,11 @@ def train(
     settings: Settings | None = None,
     idempotency_key: str | None = None,
     register: bool = True,
+    use_columns: Sequence[str] = (),
 ) -> TrainResult:
     """Train, evaluate, log and register a new model version; see the module docstring."""
     settings = settings or get_settings()
-    dataset = load_dataset(data_path, target, schema_path)
+    dataset = load_dataset(data_path, target, schema_path, use_columns)
     data = validate_training_frame(dataset.frame, dataset.schema, source=dataset.source)
     experiment_id = configure_mlflow(settings)
     if idempotency_key:
