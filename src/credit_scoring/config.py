@@ -86,8 +86,25 @@ class Settings(BaseSettings):
     gate_max_brier: float = 0.22
     gate_max_ece: float = 0.10
     gate_noninferiority_margin: float = Field(
-        default=0.02, description="Challenger AUC may be at most this much below the champion's."
+        default=0.02,
+        description="Challenger AUC may be at most this much below the champion's, judged on "
+        "the confidence bound of the paired (DeLong) difference.",
     )
+    gate_ks_margin: float = Field(
+        default=0.05, ge=0, description="Non-inferiority margin of KS (paired bootstrap bound)."
+    )
+    gate_brier_margin: float = Field(
+        default=0.01, ge=0, description="Non-inferiority margin of Brier (paired bootstrap bound)."
+    )
+    gate_statistic: Literal["point", "bound"] = Field(
+        default="point",
+        description="What the thresholds judge: the holdout point estimate, or the pessimistic "
+        "bound of its bootstrap confidence interval (lower for AUC/KS, upper for Brier/ECE).",
+    )
+    gate_confidence: float = Field(
+        default=0.95, gt=0.5, lt=1, description="Two-sided level of the gate's intervals."
+    )
+    gate_bootstrap_samples: int = Field(default=500, ge=50, description="Bootstrap replicates.")
     gate_min_fairness_ratio: float = Field(
         default=0.8, description="Four-fifths rule on approval rates."
     )

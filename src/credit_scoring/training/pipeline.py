@@ -26,6 +26,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from sklearn.model_selection import train_test_split
 
 from credit_scoring.config import Settings, get_settings
+from credit_scoring.data.fingerprint import ARTIFACT_DIR, ARTIFACT_FILE, row_fingerprints
 from credit_scoring.data.inference import infer
 from credit_scoring.data.io import (
     GERMAN_CREDIT,
@@ -51,6 +52,7 @@ from credit_scoring.training.lgbm import (
     lgbm_params,
 )
 from credit_scoring.training.scorecard import fit_scorecard, scorecard_pd, scorecard_table
+from credit_scoring.training.splits import holdout_split
 
 log = logging.getLogger(__name__)
 
@@ -191,10 +193,9 @@ def _train_and_log(
     encoder = FeatureEncoder(schema)
     x_all = encoder.encode_frame(data.features)
     y_all = data.target.to_numpy()
-    idx = np.arange(len(y_all))
     _step(progress, f"Splitting {len(y_all):,} rows (test {settings.test_size:.0%})")
-    train_idx, test_idx = train_test_split(
-        idx, test_size=settings.test_size, stratify=y_all, random_state=settings.seed
+    train_idx, test_idx, split_kind = holdout_split(
+        dataset.frame, y_all, schema, settings.test_size, settings.seed
     )
     fit_idx, valid_idx = train_test_split(
         train_idx,
@@ -230,6 +231,7 @@ def _train_and_log(
     _step(progress, "Plotting and logging to MLflow")
     with mlflow.start_run(experiment_id=experiment_id) as run:
         try:
+            mlflow.set_tag("holdout_split", split_kind)
             info = _log_run(
                 dataset,
                 data,
@@ -362,6 +364,9 @@ def _log_run(
         # Holdout: original columns of the test rows (target, protected sources included).
         holdout = source_frame.iloc[test_idx]
         _log_parquet(holdout, root / "holdout.parquet", "holdout")
+        # Which rows trained this model, as hashes: the gate keeps them out of comparisons.
+        np.save(root / ARTIFACT_FILE, row_fingerprints(x_all[train_idx], y_all[train_idx]))
+        mlflow.log_artifact(str(root / ARTIFACT_FILE), ARTIFACT_DIR)
 
         # Drift reference: a sample of training rows with the model's outputs.
         ref_idx = train_idx[:REFERENCE_ROWS]
