@@ -63,6 +63,24 @@ class Settings(BaseSettings):
         "points depend on its own value only, reason codes are exact and the API scores from "
         "lookup tables. False allows feature interactions (reason codes from TreeSHAP).",
     )
+    model_family: Literal["auto", "scorecard", "additive", "ga2m", "lightgbm"] = Field(
+        default="auto",
+        description="Served model family. auto: compare every candidate by repeated CV on the "
+        "training part and serve the most interpretable one within the tolerance of the best "
+        "(`training.selection`); without a comparison (data above cv_max_rows) auto means "
+        "additive, or lightgbm when `additive` is false.",
+    )
+    candidate_families: list[str] = Field(
+        default=["scorecard", "additive", "ga2m", "lightgbm", "logistic"],
+        description="Families compared (logistic is a baseline, never served).",
+    )
+    selection_se: float = Field(
+        default=1.0, ge=0, description="Tolerance of the policy, in paired standard errors."
+    )
+    selection_tolerance: float = Field(
+        default=0.0, ge=0, description="Absolute AUC added to the policy's tolerance."
+    )
+    ga2m_pairs: int = Field(default=3, ge=1, description="Interaction pairs of a GA2M model.")
     cv_folds: int = Field(default=5, ge=2)
     cv_repeats: int = Field(default=2, ge=1)
     cv_max_rows: int = Field(

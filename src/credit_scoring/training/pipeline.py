@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import lightgbm as lgb
 import mlflow
 import numpy as np
 import pandas as pd
@@ -38,20 +37,18 @@ from credit_scoring.data.io import (
 from credit_scoring.data.schema import FeatureSchema
 from credit_scoring.data.validation import ValidatedData, validate_training_frame
 from credit_scoring.evaluation import plots
-from credit_scoring.evaluation.cv import repeated_cv
 from credit_scoring.evaluation.metrics import classification_metrics
 from credit_scoring.features.encoding import FeatureEncoder
 from credit_scoring.registry.tracking import client, configure_mlflow
 from credit_scoring.scoring.model import CreditModel, CreditScoringPyfunc
 from credit_scoring.scoring.scaling import ScoreScaling
 from credit_scoring.scoring.signature import model_signature
+from credit_scoring.training.candidates import TrainingData
 from credit_scoring.training.lgbm import (
-    Calibration,
-    fit_calibration,
-    fit_lightgbm,
     lgbm_params,
 )
 from credit_scoring.training.scorecard import fit_scorecard, scorecard_pd, scorecard_table
+from credit_scoring.training.selection import Choice, choose_and_fit, selection_plot
 from credit_scoring.training.splits import holdout_split
 
 log = logging.getLogger(__name__)
@@ -204,8 +201,37 @@ def _train_and_log(
         random_state=settings.seed,
     )
 
-    _step(progress, "Training LightGBM (early stopping) and calibrating")
-    booster, calibration = _fit_calibrated(encoder, x_all, y_all, fit_idx, valid_idx, settings)
+    candidates = TrainingData(
+        schema,
+        encoder,
+        x_all,
+        data.features,
+        y_all,
+        settings.seed,
+        settings.valid_size,
+        scaling,
+        settings.ga2m_pairs,
+    )
+    compare = len(y_all) <= settings.cv_max_rows
+    if compare:
+        _step(
+            progress, f"Comparing model families ({settings.cv_repeats}x{settings.cv_folds} folds)"
+        )
+    choice = choose_and_fit(
+        candidates,
+        train_idx,
+        (fit_idx, valid_idx),
+        family=settings.model_family,
+        fallback="additive" if settings.additive else "lightgbm",
+        compare=compare,
+        families=settings.candidate_families,
+        folds=settings.cv_folds,
+        repeats=settings.cv_repeats,
+        se_multiplier=settings.selection_se,
+        tolerance=settings.selection_tolerance,
+        progress=lambda text: progress.update(progress.tasks[-1].id, description=text),
+    )
+    booster, calibration = choice.booster, choice.calibration
     # Raw values as the user's data holds them (integers stay integers): the logged input example
     # must pass the signature as it is, and so does the smoke test.
     raw = dataset.frame.reset_index(drop=True)
@@ -215,7 +241,9 @@ def _train_and_log(
     metrics = {f"test_{k}": v for k, v in classification_metrics(y_all[test_idx], p_test).items()}
 
     _step(progress, "Training the WoE scorecard (optbinning)")
-    card = fit_scorecard(schema, data.features.iloc[fit_idx], y_all[fit_idx], scaling)
+    card = choice.card or fit_scorecard(
+        schema, data.features.iloc[fit_idx], y_all[fit_idx], scaling
+    )
     p_card = scorecard_pd(card, data.features.iloc[test_idx])
     metrics.update(
         {
@@ -224,9 +252,9 @@ def _train_and_log(
         }
     )
 
-    if len(y_all) <= settings.cv_max_rows:
-        _step(progress, f"Cross-validating ({settings.cv_repeats}x{settings.cv_folds} folds)")
-        metrics.update(_cross_validate(encoder, x_all[train_idx], y_all[train_idx], settings))
+    metrics.update(choice.cv)
+    if choice.selection is not None:
+        metrics.update(choice.selection.metrics())
 
     _step(progress, "Plotting and logging to MLflow")
     with mlflow.start_run(experiment_id=experiment_id) as run:
@@ -245,6 +273,7 @@ def _train_and_log(
                 p_test,
                 p_card,
             )
+            _log_choice(choice)
             version = None
             if register:
                 _step(progress, f"Registering a new version of {settings.model_name!r}")
@@ -260,39 +289,6 @@ def _train_and_log(
 def _input_example(frame: pd.DataFrame) -> list[dict[str, Any]]:
     records = frame.to_dict(orient="records")
     return [{str(k): (None if pd.isna(v) else v) for k, v in r.items()} for r in records]
-
-
-def _cross_validate(
-    encoder: FeatureEncoder, x: np.ndarray, y: np.ndarray, settings: Settings
-) -> dict[str, float]:
-    """Repeated stratified CV of the whole fitting procedure (inner early-stopping split)."""
-
-    def fit_predict(tr: np.ndarray, te: np.ndarray) -> np.ndarray:
-        fit, valid = train_test_split(
-            tr, test_size=settings.valid_size, stratify=y[tr], random_state=settings.seed
-        )
-        booster, cal = _fit_calibrated(encoder, x, y, fit, valid, settings)
-        return cal.apply(np.asarray(booster.predict(x[te], raw_score=True)))
-
-    return repeated_cv(
-        y, fit_predict, folds=settings.cv_folds, repeats=settings.cv_repeats, seed=settings.seed
-    )
-
-
-def _fit_calibrated(
-    encoder: FeatureEncoder,
-    x: np.ndarray,
-    y: np.ndarray,
-    fit: np.ndarray,
-    valid: np.ndarray,
-    settings: Settings,
-) -> tuple[lgb.Booster, Calibration]:
-    """LightGBM with early stopping on ``valid``, then Platt calibration on the same rows."""
-    booster = fit_lightgbm(
-        encoder, x[fit], y[fit], x[valid], y[valid], seed=settings.seed, additive=settings.additive
-    )
-    margin = np.asarray(booster.predict(x[valid], raw_score=True))
-    return booster, fit_calibration(margin, y[valid])
 
 
 def _log_run(
@@ -324,7 +320,7 @@ def _log_run(
         for k, v in lgbm_params(
             schema, settings.seed, len(train_idx), additive=settings.additive
         ).items()
-        if k not in ("monotone_constraints", "interaction_constraints")
+        if k not in ("monotone_constraints", "interaction_constraints", "additive")
     }
     params.update(
         {
@@ -335,7 +331,7 @@ def _log_run(
             "default_rate": round(float(y_all.mean()), 6),
             "n_features": len(schema.features),
             "monotone_features": ",".join(f.name for f in schema.features if f.monotone) or "none",
-            "additive": settings.additive,
+            "additive": model.tables is not None,
             "calibration": "platt",
             "calibration_slope": model.calibration.slope,
             "calibration_intercept": model.calibration.intercept,
@@ -445,3 +441,32 @@ def _register(
         tags[IDEMPOTENCY_TAG] = idempotency_key
     mv = mlflow.register_model(info.model_uri, settings.model_name, tags=tags)
     return int(mv.version)
+
+
+def _log_choice(choice: Choice) -> None:
+    """The served family, its pairs and the comparison (table, plot, reason) in the run."""
+    mlflow.set_tags(
+        {
+            "model_family": choice.family,
+            "model_type": "woe-scorecard as additive lightgbm"
+            if choice.family == "scorecard"
+            else f"lightgbm-{choice.family}+platt",
+        }
+    )
+    mlflow.log_params(
+        {
+            "model_family": choice.family,
+            "ga2m_pairs": "; ".join(f"{a} x {b}" for a, b in choice.pairs) or "none",
+        }
+    )
+    if choice.selection is None:
+        return
+    mlflow.log_param("selection_reason", choice.selection.reason[:6000])
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        choice.selection.table.to_csv(root / "candidates.csv", index=False)
+        choice.selection.fold_auc.to_csv(root / "fold_auc.csv", index=False)
+        mlflow.log_artifact(str(root / "candidates.csv"), "selection")
+        mlflow.log_artifact(str(root / "fold_auc.csv"), "selection")
+        plots.save(selection_plot(choice.selection), root / "model_choice.png")
+        mlflow.log_artifact(str(root / "model_choice.png"), "plots")

@@ -121,7 +121,10 @@ def _numeric_tree(
     if len(splits) == 0:
         tree.nodes[0]["left"] = tree.leaf(values[0], int(counts[0]))
     for k, s in enumerate(splits):
-        node = {"threshold": float(np.nextafter(s, -np.inf)), "decision": _NAN_RIGHT}
+        node: dict[str, Any] = {
+            "threshold": float(np.nextafter(s, -np.inf)),
+            "decision": _NAN_RIGHT,
+        }
         tree.nodes.append(node)
         node["left"] = tree.leaf(values[k], int(counts[k]))
         node["right"] = (
@@ -141,7 +144,10 @@ def _categorical_tree(j: int, values: list[float], missing: float, x: NDArray) -
     items = list(groups.items())
     for k, (value, members) in enumerate(items):
         tree.cat_words.append(_bitset(members))
-        node = {"threshold": len(tree.cat_words) - 1, "decision": _CATEGORICAL | _NAN_RIGHT}
+        node: dict[str, Any] = {
+            "threshold": len(tree.cat_words) - 1,
+            "decision": _CATEGORICAL | _NAN_RIGHT,
+        }
         tree.nodes.append(node)
         node["left"] = tree.leaf(value, int(counts[members].sum()))
         node["right"] = len(tree.nodes) if k < len(items) - 1 else None

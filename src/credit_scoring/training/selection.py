@@ -21,6 +21,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,8 @@ from sklearn.model_selection import RepeatedStratifiedKFold
 
 from credit_scoring.evaluation.metrics import classification_metrics
 from credit_scoring.training.candidates import BASELINE, SERVED, TrainingData, fit_family
+from credit_scoring.training.lgbm import Calibration
+from credit_scoring.training.scorecard_booster import compile_scorecard
 
 Progress = Callable[[str], None]
 
@@ -46,10 +49,10 @@ class Selection:
     def metrics(self) -> dict[str, float]:
         """Flat MLflow metrics: ``cv_<family>_auc_mean``, ``..._diff``, ``..._se``."""
         out: dict[str, float] = {}
-        for row in self.table.itertuples():
-            out[f"cv_{row.family}_auc_mean"] = float(row.auc_mean)
-            out[f"cv_{row.family}_auc_diff_to_best"] = float(row.diff_to_best)
-            out[f"cv_{row.family}_auc_diff_se"] = float(row.diff_se)
+        for row in self.table.to_dict("records"):
+            out[f"cv_{row['family']}_auc_mean"] = float(row["auc_mean"])
+            out[f"cv_{row['family']}_auc_diff_to_best"] = float(row["diff_to_best"])
+            out[f"cv_{row['family']}_auc_diff_se"] = float(row["diff_se"])
         return out
 
 
@@ -162,11 +165,18 @@ def selection_plot(selection: Selection) -> Figure:
 
     table = selection.table
     fig, ax = plt.subplots(figsize=(8, 0.6 * len(table) + 1.5))
-    for k, row in enumerate(table.itertuples()):
-        d = selection.fold_auc[row.family] - selection.fold_auc[selection.best]
+    for k, row in enumerate(table.to_dict("records")):
+        d = selection.fold_auc[row["family"]] - selection.fold_auc[selection.best]
         ax.scatter(d, np.full(len(d), k), s=10, alpha=0.4, color="tab:gray")
-        color = "tab:green" if row.selected else ("tab:blue" if row.served else "tab:orange")
-        ax.errorbar(row.diff_to_best, k, xerr=row.diff_se, fmt="o", color=color, capsize=4)
+        color = "tab:green" if row["selected"] else ("tab:blue" if row["served"] else "tab:orange")
+        ax.errorbar(
+            float(row["diff_to_best"]),
+            k,
+            xerr=float(row["diff_se"]),
+            fmt="o",
+            color=color,
+            capsize=4,
+        )
     ax.axvline(0, color="k", lw=0.7)
     ax.set_yticks(
         range(len(table)),
@@ -179,3 +189,63 @@ def selection_plot(selection: Selection) -> Figure:
     ax.set_title("Model choice by evidence")
     fig.tight_layout()
     return fig
+
+
+@dataclass
+class Choice:
+    """The served model of a run: its family, booster and calibration, and the evidence."""
+
+    family: str
+    booster: Any
+    calibration: Calibration
+    pairs: list[tuple[str, str]]
+    selection: Selection | None
+    cv: dict[str, float]  # the served family's ``cv_<metric>_mean``/``_std``
+    card: Any = None
+
+
+def choose_and_fit(
+    data: TrainingData,
+    train: np.ndarray,
+    split: tuple[np.ndarray, np.ndarray],
+    *,
+    family: str = "auto",
+    fallback: str = "additive",
+    compare: bool = True,
+    families: Sequence[str] = (*SERVED, BASELINE),
+    folds: int = 5,
+    repeats: int = 2,
+    se_multiplier: float = 1.0,
+    tolerance: float = 0.0,
+    progress: Progress | None = None,
+) -> Choice:
+    """Compare the candidates on ``train`` (if ``compare``), pick one by the policy (or take
+    ``family``; ``fallback`` without a comparison), fit it on ``split`` = (fit, valid)."""
+    selection = None
+    cv: dict[str, float] = {}
+    if compare:
+        fold_auc, per_family = compare_candidates(
+            data,
+            train,
+            families=families,
+            folds=folds,
+            repeats=repeats,
+            seed=data.seed,
+            progress=progress,
+        )
+        selection = select(fold_auc, per_family, se_multiplier=se_multiplier, tolerance=tolerance)
+    chosen = family if family != "auto" else (selection.selected if selection else fallback)
+    if selection is not None and chosen in selection.table["family"].to_numpy():
+        cv = {f"cv_{k}": v for k, v in per_family[chosen].items() if k.endswith(("_mean", "_std"))}
+    if progress:
+        progress(f"Training the selected model ({chosen})")
+    fitted = fit_family(chosen, data, train, split)
+    names = data.encoder.names
+    pairs = [(names[i], names[j]) for i, j in fitted.pairs]
+    if chosen == "scorecard":
+        booster = compile_scorecard(
+            fitted.card, data.schema, data.frame.iloc[split[0]], data.encoder
+        )
+        return Choice(chosen, booster, Calibration(), pairs, selection, cv, fitted.card)
+    assert fitted.booster is not None and fitted.calibration is not None
+    return Choice(chosen, fitted.booster, fitted.calibration, pairs, selection, cv)
