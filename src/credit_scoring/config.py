@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         default=0.0, ge=0, description="Absolute AUC added to the policy's tolerance."
     )
     ga2m_pairs: int = Field(default=3, ge=1, description="Interaction pairs of a GA2M model.")
+    tune: bool = Field(
+        default=False,
+        description="Tune the selected LightGBM family with Optuna (nested in the training part).",
+    )
+    tune_trials: int = Field(default=30, ge=1, description="Tuning budget: trials.")
+    tune_timeout_s: float = Field(default=120.0, gt=0, description="Tuning budget: seconds.")
     cv_folds: int = Field(default=5, ge=2)
     cv_repeats: int = Field(default=2, ge=1)
     cv_max_rows: int = Field(

@@ -99,11 +99,21 @@ def train(
             "aside (protected-looking, id, date, constant, likely leak). Repeatable."
         ),
     ] = None,
+    tune: Annotated[
+        bool,
+        typer.Option(
+            "--tune",
+            help="Tune the selected LightGBM family with Optuna inside the training part "
+            "(budget: CREDIT_SCORING_TUNE_TRIALS, CREDIT_SCORING_TUNE_TIMEOUT_S).",
+        ),
+    ] = False,
 ) -> None:
     """Validate data, train and calibrate, evaluate, log to MLflow and register a new version."""
     from credit_scoring.training.pipeline import train as run_train
 
     settings = _settings()
+    if tune:
+        settings = settings.model_copy(update={"tune": True})
     result = _run(
         lambda: run_train(
             data, target, schema, settings, idempotency_key, use_columns=use_column or ()

@@ -229,6 +229,7 @@ def _train_and_log(
         repeats=settings.cv_repeats,
         se_multiplier=settings.selection_se,
         tolerance=settings.selection_tolerance,
+        tune_budget=(settings.tune_trials, settings.tune_timeout_s) if settings.tune else None,
         progress=lambda text: progress.update(progress.tasks[-1].id, description=text),
     )
     booster, calibration = choice.booster, choice.calibration
@@ -459,6 +460,15 @@ def _log_choice(choice: Choice) -> None:
             "ga2m_pairs": "; ".join(f"{a} x {b}" for a, b in choice.pairs) or "none",
         }
     )
+    if choice.tuned is not None:
+        mlflow.log_params({f"tuned_{k}": v for k, v in choice.tuned.params.items()})
+        mlflow.log_metrics(
+            {
+                "tune_inner_cv_auc": choice.tuned.inner_auc,
+                "tune_default_inner_cv_auc": choice.tuned.default_auc,
+                "tune_trials": choice.tuned.trials,
+            }
+        )
     if choice.selection is None:
         return
     mlflow.log_param("selection_reason", choice.selection.reason[:6000])

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,7 @@ from credit_scoring.evaluation.metrics import classification_metrics
 from credit_scoring.training.candidates import BASELINE, SERVED, TrainingData, fit_family
 from credit_scoring.training.lgbm import Calibration
 from credit_scoring.training.scorecard_booster import compile_scorecard
+from credit_scoring.training.tuning import Tuned, tune
 
 Progress = Callable[[str], None]
 
@@ -202,6 +203,7 @@ class Choice:
     selection: Selection | None
     cv: dict[str, float]  # the served family's ``cv_<metric>_mean``/``_std``
     card: Any = None
+    tuned: Tuned | None = None
 
 
 def choose_and_fit(
@@ -217,10 +219,14 @@ def choose_and_fit(
     repeats: int = 2,
     se_multiplier: float = 1.0,
     tolerance: float = 0.0,
+    tune_budget: tuple[int, float] | None = None,
     progress: Progress | None = None,
 ) -> Choice:
     """Compare the candidates on ``train`` (if ``compare``), pick one by the policy (or take
-    ``family``; ``fallback`` without a comparison), fit it on ``split`` = (fit, valid)."""
+    ``family``; ``fallback`` without a comparison), fit it on ``split`` = (fit, valid).
+
+    ``tune_budget`` = (trials, seconds): tune the chosen LightGBM family first
+    (``training.tuning``, inside ``train`` only)."""
     selection = None
     cv: dict[str, float] = {}
     if compare:
@@ -237,6 +243,13 @@ def choose_and_fit(
     chosen = family if family != "auto" else (selection.selected if selection else fallback)
     if selection is not None and chosen in selection.table["family"].to_numpy():
         cv = {f"cv_{k}": v for k, v in per_family[chosen].items() if k.endswith(("_mean", "_std"))}
+    tuned = None
+    if tune_budget is not None:
+        if progress:
+            progress(f"Tuning {chosen} (Optuna, {tune_budget[0]} trials / {tune_budget[1]:g} s)")
+        tuned = tune(chosen, data, train, trials=tune_budget[0], timeout_s=tune_budget[1])
+        if tuned is not None:
+            data = replace(data, lgbm_overrides={**data.lgbm_overrides, **tuned.params})
     if progress:
         progress(f"Training the selected model ({chosen})")
     fitted = fit_family(chosen, data, train, split)
@@ -248,4 +261,4 @@ def choose_and_fit(
         )
         return Choice(chosen, booster, Calibration(), pairs, selection, cv, fitted.card)
     assert fitted.booster is not None and fitted.calibration is not None
-    return Choice(chosen, fitted.booster, fitted.calibration, pairs, selection, cv)
+    return Choice(chosen, fitted.booster, fitted.calibration, pairs, selection, cv, tuned=tuned)

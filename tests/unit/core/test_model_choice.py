@@ -125,3 +125,20 @@ def test_ga2m_uses_only_the_chosen_pairs(german: TrainingData) -> None:
                 continue
             used = used | {node["split_feature"]}
             stack += [(node["left_child"], used), (node["right_child"], used)]
+
+
+def test_tuning_is_budgeted_and_skips_the_scorecard(german: TrainingData) -> None:
+    from credit_scoring.training.tuning import tune
+
+    rows = np.arange(600)  # the "training part": the other rows are never looked at
+    assert tune("scorecard", german, rows, trials=2) is None
+    tuned = tune("additive", german, rows, trials=2, timeout_s=60, folds=2)
+    assert tuned is not None and tuned.trials == 2
+    assert set(tuned.params) == {
+        "learning_rate",
+        "num_leaves",
+        "min_data_in_leaf",
+        "lambda_l2",
+        "feature_fraction",
+    }
+    assert 0.5 < tuned.default_auc < 1 and 0.5 < tuned.inner_auc < 1
