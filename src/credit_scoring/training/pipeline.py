@@ -40,6 +40,7 @@ from credit_scoring.evaluation import plots
 from credit_scoring.evaluation.metrics import classification_metrics
 from credit_scoring.features.encoding import FeatureEncoder
 from credit_scoring.registry.tracking import client, configure_mlflow
+from credit_scoring.scoring.additive import AdditiveTables
 from credit_scoring.scoring.model import CreditModel, CreditScoringPyfunc
 from credit_scoring.scoring.scaling import ScoreScaling
 from credit_scoring.scoring.signature import model_signature
@@ -332,7 +333,7 @@ def _log_run(
             "default_rate": round(float(y_all.mean()), 6),
             "n_features": len(schema.features),
             "monotone_features": ",".join(f.name for f in schema.features if f.monotone) or "none",
-            "additive": model.tables is not None,
+            "additive": isinstance(model.tables, AdditiveTables),
             "calibration": "platt",
             "calibration_slope": model.calibration.slope,
             "calibration_intercept": model.calibration.intercept,
@@ -395,7 +396,7 @@ def _log_run(
         )
         shap_frame = pd.DataFrame(x_all[shap_idx], columns=schema.feature_names)
         plots.save(plots.shap_summary_plot(contrib, shap_frame), plot_dir / "shap_summary.png")
-        if model.tables is not None:
+        if isinstance(model.tables, AdditiveTables):
             # Points per log-odds of default: risk up means points down.
             per_log_odds = -scaling.factor * model.calibration.slope
             plots.save(

@@ -142,3 +142,37 @@ def test_tuning_is_budgeted_and_skips_the_scorecard(german: TrainingData) -> Non
         "feature_fraction",
     }
     assert 0.5 < tuned.default_auc < 1 and 0.5 < tuned.inner_auc < 1
+
+
+def test_ga2m_serves_from_pair_tables_with_treeshap_reason_codes() -> None:
+    from credit_scoring.data.synthetic import generate, synthetic_schema
+    from credit_scoring.scoring.pairs import PairTables
+
+    schema = synthetic_schema()
+    frame = generate(5000, seed=4)
+    data = validate_training_frame(frame, schema)
+    enc = FeatureEncoder(schema)
+    x = enc.encode_frame(data.features)
+    ctx = TrainingData(
+        schema, enc, x, data.features, data.target.to_numpy(), seed=1, valid_size=0.2, n_pairs=2
+    )
+    fitted = fit_family("ga2m", ctx, np.arange(4000))
+    assert fitted.booster is not None and fitted.calibration is not None
+    model = CreditModel(fitted.booster, schema, ScoreScaling(), fitted.calibration, [])
+    assert isinstance(model.tables, PairTables) and model.tables.pairs
+    expected = fitted.booster.predict(x[4000:], pred_contrib=True)
+    np.testing.assert_allclose(model.tables.contrib_matrix(x[4000:]), expected, atol=1e-9)
+    records = frame.iloc[4000:4010].to_dict(orient="records")
+    for rec, contrib in zip(records, expected[:10], strict=True):
+        result = model.score([rec], max_reasons=3)[0]
+        assert result.probability == pytest.approx(
+            float(fitted.calibration.apply(np.array([contrib.sum()]))[0]), abs=1e-12
+        )
+        slope = fitted.calibration.slope
+        top = sorted(range(len(contrib) - 1), key=lambda j: -contrib[j] * slope)[:3]
+        shown = [r.feature for r in result.reasons]
+        assert shown == [enc.names[j] for j in top if contrib[j] * slope > 0]
+    # a free-interaction booster keeps the TreeSHAP path
+    free = fit_family("lightgbm", ctx, np.arange(4000))
+    assert free.booster is not None
+    assert PairTables.from_booster(free.booster, schema) is None
