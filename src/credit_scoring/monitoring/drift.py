@@ -56,6 +56,12 @@ from credit_scoring.config import Settings
 from credit_scoring.data.schema import FeatureSchema
 from credit_scoring.monitoring.prediction_log import Source, as_utc, read_prediction_log
 from credit_scoring.monitoring.report_template import DRIFT_REPORT_HTML
+from credit_scoring.registry.gateway import (
+    DRIFT_DIR,
+    FEATURE_SCHEMA_FILE,
+    REFERENCE,
+    RegistryGateway,
+)
 
 PSI_MODERATE = 0.10
 PSI_SIGNIFICANT = 0.25
@@ -476,23 +482,21 @@ def load_reference(
     """Reference sample, feature schema, version and run id of the ``alias`` model version."""
     from mlflow.exceptions import MlflowException
 
-    from credit_scoring.registry.tracking import client as registry_client
-
-    client = registry_client(settings)
+    registry = RegistryGateway.from_settings(settings)
     try:
-        mv = client.get_model_version_by_alias(settings.model_name, alias)
+        mv = registry.version_by_alias(alias)
     except MlflowException as exc:
         raise LookupError(
             f"model {settings.model_name!r} has no version with alias {alias!r}: {exc.message}"
         ) from exc
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            ref_path = client.download_artifacts(str(mv.run_id), "reference/reference.parquet", tmp)
-            schema_path = client.download_artifacts(str(mv.run_id), "feature_schema.json", tmp)
+            ref_path = registry.download_artifact(str(mv.run_id), REFERENCE, Path(tmp))
+            schema_path = registry.download_artifact(str(mv.run_id), FEATURE_SCHEMA_FILE, Path(tmp))
         except (MlflowException, OSError) as exc:
             raise LookupError(
                 f"run {mv.run_id} of {settings.model_name!r} version {mv.version} has no drift "
-                f"reference (reference/reference.parquet, feature_schema.json): {exc}"
+                f"reference ({REFERENCE}, {FEATURE_SCHEMA_FILE}): {exc}"
             ) from exc
         reference = pd.read_parquet(ref_path)
         schema = FeatureSchema.load(schema_path)
@@ -501,9 +505,7 @@ def load_reference(
 
 def log_report(report: DriftReport, settings: Settings) -> str:
     """Log the report (JSON, HTML, plots, headline metrics) to MLflow; returns the run id."""
-    from credit_scoring.registry.tracking import client as registry_client
-
-    client = registry_client(settings)
+    client = RegistryGateway.from_settings(settings).client
     name = f"{settings.experiment_name}-monitoring"
     experiment = client.get_experiment_by_name(name)
     exp_id = (
@@ -547,7 +549,7 @@ def log_report(report: DriftReport, settings: Settings) -> str:
             (out / "plots" / fname).write_bytes(data)
         (out / "report.json").write_text(report.to_json(), encoding="utf-8")
         (out / "report.html").write_text(render_html(report, plots), encoding="utf-8")
-        client.log_artifacts(run_id, str(out), "drift")
+        client.log_artifacts(run_id, str(out), DRIFT_DIR)
     client.set_terminated(run_id)
     return run_id
 

@@ -39,7 +39,9 @@ from credit_scoring.evaluation import plots
 from credit_scoring.evaluation.cv import repeated_cv
 from credit_scoring.evaluation.metrics import classification_metrics
 from credit_scoring.features.encoding import FeatureEncoder
-from credit_scoring.registry.tracking import client, configure_mlflow
+from credit_scoring.registry import gateway as run_artifacts
+from credit_scoring.registry.gateway import IDEMPOTENCY_TAG, RegistryGateway
+from credit_scoring.registry.tracking import configure_mlflow
 from credit_scoring.scoring.model import CreditModel, CreditScoringPyfunc, predict_frame
 from credit_scoring.scoring.scaling import ScoreScaling
 from credit_scoring.training.lgbm import (
@@ -54,7 +56,6 @@ log = logging.getLogger(__name__)
 
 REFERENCE_ROWS = 10_000
 SHAP_ROWS = 2_000
-IDEMPOTENCY_TAG = "idempotency_key"
 
 
 @dataclass(frozen=True)
@@ -114,10 +115,7 @@ def scaling_from(settings: Settings) -> ScoreScaling:
 
 def find_version_by_key(settings: Settings, key: str) -> tuple[int, str] | None:
     """A registered version created with idempotency ``key`` (version, run id), if any."""
-    mc = client(settings)
-    found = mc.search_model_versions(
-        f"name = '{settings.model_name}' and tags.{IDEMPOTENCY_TAG} = '{key}'"
-    )
+    found = RegistryGateway.from_settings(settings).versions_with_tag(IDEMPOTENCY_TAG, key)
     if not found:
         return None
     best = max(found, key=lambda v: int(v.version))
@@ -340,14 +338,14 @@ def _log_run(
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        (root / "feature_schema.json").write_text(schema.to_json(), encoding="utf-8")
-        (root / "scaling.json").write_text(json.dumps(scaling.model_dump(), indent=2))
-        mlflow.log_artifact(str(root / "feature_schema.json"))
-        mlflow.log_artifact(str(root / "scaling.json"))
+        (root / run_artifacts.FEATURE_SCHEMA_FILE).write_text(schema.to_json(), encoding="utf-8")
+        (root / run_artifacts.SCALING_FILE).write_text(json.dumps(scaling.model_dump(), indent=2))
+        mlflow.log_artifact(str(root / run_artifacts.FEATURE_SCHEMA_FILE))
+        mlflow.log_artifact(str(root / run_artifacts.SCALING_FILE))
 
         # Holdout: original columns of the test rows (target, protected sources included).
         holdout = source_frame.iloc[test_idx]
-        _log_parquet(holdout, root / "holdout.parquet", "holdout")
+        _log_parquet(holdout, root / run_artifacts.HOLDOUT_FILE, run_artifacts.HOLDOUT_DIR)
 
         # Drift reference: a sample of training rows with the model's outputs.
         ref_idx = train_idx[:REFERENCE_ROWS]
@@ -356,12 +354,14 @@ def _log_run(
         ref["probability"] = ref_pd
         ref["score"] = scaling.points(ref_pd)
         ref["decision"] = scaling.decisions(ref_pd)
-        _log_parquet(ref, root / "reference.parquet", "reference")
+        _log_parquet(ref, root / run_artifacts.REFERENCE_FILE, run_artifacts.REFERENCE_DIR)
 
-        scorecard_table(card).to_csv(root / "scorecard_table.csv", index=False)
-        mlflow.log_artifact(str(root / "scorecard_table.csv"), "scorecard")
+        scorecard_table(card).to_csv(root / run_artifacts.SCORECARD_TABLE_FILE, index=False)
+        mlflow.log_artifact(
+            str(root / run_artifacts.SCORECARD_TABLE_FILE), run_artifacts.SCORECARD_DIR
+        )
 
-        plot_dir = root / "plots"
+        plot_dir = root / run_artifacts.PLOTS_DIR
         shap_idx = test_idx[:SHAP_ROWS]
         contrib = np.asarray(booster.predict(x_all[shap_idx], pred_contrib=True))[:, :-1]
         points = scaling.points(p_test)
@@ -386,7 +386,7 @@ def _log_run(
                 plots.feature_effects_plot(model.tables, schema, x_all[train_idx], per_log_odds),
                 plot_dir / "feature_effects.png",
             )
-        mlflow.log_artifacts(str(plot_dir), "plots")
+        mlflow.log_artifacts(str(plot_dir), run_artifacts.PLOTS_DIR)
 
         model_dir = root / "model-files"
         artifacts = model.save_artifacts(model_dir)
@@ -394,7 +394,7 @@ def _log_run(
         output = predict_frame(model, example)
         signature = infer_signature(_signature_frame(schema, example), output)
         return mlflow.pyfunc.log_model(
-            name="model",
+            name=run_artifacts.MODEL_ARTIFACT,
             # Declared, not inferred: inference loads the model in a subprocess (seconds).
             pip_requirements=_requirements(),
             python_model=CreditScoringPyfunc(),
@@ -430,7 +430,7 @@ def _log_parquet(frame: pd.DataFrame, path: Path, artifact_dir: str) -> None:
 def _register(
     settings: Settings, info: ModelInfo, idempotency_key: str | None, dataset: Dataset
 ) -> int:
-    tags = {"dataset": dataset.name, "validation_status": "pending"}
+    tags = {"dataset": dataset.name, run_artifacts.VALIDATION_STATUS_TAG: "pending"}
     if idempotency_key:
         tags[IDEMPOTENCY_TAG] = idempotency_key
     mv = mlflow.register_model(info.model_uri, settings.model_name, tags=tags)

@@ -42,11 +42,12 @@ def test_failed_gate_moves_nothing(settings: Settings, tmp_path: Path) -> None:
 
 
 def test_idempotency_key_reuses_the_version(settings: Settings) -> None:
-    first = train(settings=settings, idempotency_key="airflow-run-1")
-    again = train(settings=settings, idempotency_key="airflow-run-1")
+    # Quotes in keys: the registry search must match them exactly, not break or widen.
+    first = train(settings=settings, idempotency_key="airflow 'run' 1")
+    again = train(settings=settings, idempotency_key="airflow 'run' 1")
     assert again.reused and (again.version, again.run_id) == (first.version, first.run_id)
-    other = train(settings=settings, idempotency_key="airflow-run-2")
-    assert other.version == first.version + 1
+    other = train(settings=settings, idempotency_key="airflow 'run' \"2\"")
+    assert not other.reused and other.version == first.version + 1
 
 
 def test_model_card_shows_gate_and_plots(settings: Settings, tmp_path: Path) -> None:
