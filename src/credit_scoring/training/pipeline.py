@@ -42,8 +42,8 @@ from credit_scoring.features.encoding import FeatureEncoder
 from credit_scoring.registry import gateway as run_artifacts
 from credit_scoring.registry.gateway import IDEMPOTENCY_TAG, RegistryGateway
 from credit_scoring.registry.tracking import configure_mlflow
-from credit_scoring.scoring.model import CreditModel, CreditScoringPyfunc, predict_frame
-from credit_scoring.scoring.scaling import ScoreScaling
+from credit_scoring.scoring.model import CreditModel
+from credit_scoring.scoring.pyfunc import CreditScoringPyfunc, predict_frame
 from credit_scoring.training.lgbm import (
     Calibration,
     fit_calibration,
@@ -100,17 +100,6 @@ def load_dataset(
             raise ValueError("--target is required when no --schema is given")
         schema = infer_schema(frame, target)
     return Dataset(frame, schema, str(Path(data_path).resolve()), Path(data_path).stem)
-
-
-def scaling_from(settings: Settings) -> ScoreScaling:
-    """The score scaling and decision cut-offs configured in ``settings``."""
-    return ScoreScaling(
-        pdo=settings.pdo,
-        base_points=settings.base_points,
-        base_odds=settings.base_odds,
-        approve_below_pd=settings.approve_below_pd,
-        decline_above_pd=settings.decline_above_pd,
-    )
 
 
 def find_version_by_key(settings: Settings, key: str) -> tuple[int, str] | None:
@@ -174,7 +163,7 @@ def _train_and_log(
     register: bool,
 ) -> TrainResult:
     schema = dataset.schema
-    scaling = scaling_from(settings)
+    scaling = settings.scaling
     encoder = FeatureEncoder(schema)
     x_all = encoder.encode_frame(data.features)
     y_all = data.target.to_numpy()
