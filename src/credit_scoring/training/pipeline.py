@@ -11,6 +11,7 @@ import json
 import logging
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,6 @@ import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from sklearn.model_selection import train_test_split
 
 from credit_scoring.config import Settings, get_settings
@@ -56,6 +55,16 @@ log = logging.getLogger(__name__)
 
 REFERENCE_ROWS = 10_000
 SHAP_ROWS = 2_000
+
+#: Called with a short description as each step of a training run starts. The caller owns the
+#: display (the CLI: a Rich spinner on a terminal, plain lines otherwise); the default writes a
+#: log line, which is what Airflow task logs get.
+StepCallback = Callable[[str], None]
+
+
+def log_step(text: str) -> None:
+    """The default :data:`StepCallback`: one INFO log line per step."""
+    log.info("%s", text)
 
 
 @dataclass(frozen=True)
@@ -118,8 +127,12 @@ def train(
     settings: Settings | None = None,
     idempotency_key: str | None = None,
     register: bool = True,
+    on_step: StepCallback | None = None,
 ) -> TrainResult:
-    """Train, evaluate, log and register a new model version; see the module docstring."""
+    """Train, evaluate, log and register a new model version; see the module docstring.
+
+    ``on_step`` reports progress (see :data:`StepCallback`; default :func:`log_step`).
+    """
     settings = settings or get_settings()
     dataset = load_dataset(data_path, target, schema_path)
     data = validate_training_frame(dataset.frame, dataset.schema, source=dataset.source)
@@ -129,28 +142,9 @@ def train(
         if existing:
             log.info("idempotency key %s already produced version %s", idempotency_key, existing[0])
             return TrainResult(run_id=existing[1], version=existing[0], reused=True)
-    with _progress() as progress:
-        return _train_and_log(
-            dataset, data, settings, experiment_id, progress, idempotency_key, register
-        )
-
-
-def _progress() -> Progress:
-    # stderr: stdout stays clean for machine-readable output (--json).
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=False,
+    return _train_and_log(
+        dataset, data, settings, experiment_id, on_step or log_step, idempotency_key, register
     )
-
-
-def _step(progress: Progress, text: str) -> None:
-    progress.add_task(text, total=None)
-    for task in progress.tasks[:-1]:
-        if not task.finished:
-            progress.update(task.id, total=1, completed=1)
 
 
 def _train_and_log(
@@ -158,7 +152,7 @@ def _train_and_log(
     data: ValidatedData,
     settings: Settings,
     experiment_id: str,
-    progress: Progress,
+    step: StepCallback,
     idempotency_key: str | None,
     register: bool,
 ) -> TrainResult:
@@ -168,7 +162,7 @@ def _train_and_log(
     x_all = encoder.encode_frame(data.features)
     y_all = data.target.to_numpy()
     idx = np.arange(len(y_all))
-    _step(progress, f"Splitting {len(y_all):,} rows (test {settings.test_size:.0%})")
+    step(f"Splitting {len(y_all):,} rows (test {settings.test_size:.0%})")
     train_idx, test_idx = train_test_split(
         idx, test_size=settings.test_size, stratify=y_all, random_state=settings.seed
     )
@@ -179,14 +173,14 @@ def _train_and_log(
         random_state=settings.seed,
     )
 
-    _step(progress, "Training LightGBM (early stopping) and calibrating")
+    step("Training LightGBM (early stopping) and calibrating")
     booster, calibration = _fit_calibrated(encoder, x_all, y_all, fit_idx, valid_idx, settings)
     example = _input_example(data.features.iloc[test_idx[:5]])
     model = CreditModel(booster, schema, scaling, calibration, example)
     p_test = model.predict_proba_matrix(x_all[test_idx])
     metrics = {f"test_{k}": v for k, v in classification_metrics(y_all[test_idx], p_test).items()}
 
-    _step(progress, "Training the WoE scorecard (optbinning)")
+    step("Training the WoE scorecard (optbinning)")
     card = fit_scorecard(schema, data.features.iloc[fit_idx], y_all[fit_idx], scaling)
     p_card = scorecard_pd(card, data.features.iloc[test_idx])
     metrics.update(
@@ -197,10 +191,10 @@ def _train_and_log(
     )
 
     if len(y_all) <= settings.cv_max_rows:
-        _step(progress, f"Cross-validating ({settings.cv_repeats}x{settings.cv_folds} folds)")
+        step(f"Cross-validating ({settings.cv_repeats}x{settings.cv_folds} folds)")
         metrics.update(_cross_validate(encoder, x_all[train_idx], y_all[train_idx], settings))
 
-    _step(progress, "Plotting and logging to MLflow")
+    step("Plotting and logging to MLflow")
     with mlflow.start_run(experiment_id=experiment_id) as run:
         try:
             info = _log_run(
@@ -218,13 +212,11 @@ def _train_and_log(
             )
             version = None
             if register:
-                _step(progress, f"Registering a new version of {settings.model_name!r}")
+                step(f"Registering a new version of {settings.model_name!r}")
                 version = _register(settings, info, idempotency_key, dataset)
         except BaseException:
             mlflow.end_run(status="FAILED")
             raise
-    for task in progress.tasks:
-        progress.update(task.id, total=1, completed=1)
     return TrainResult(run_id=run.info.run_id, version=version or 0, metrics=metrics)
 
 
