@@ -42,8 +42,9 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from credit_scoring.data.schema import FeatureSchema
 from credit_scoring.features.encoding import FeatureEncoder
+from credit_scoring.scoring.calibration import Calibration
 from credit_scoring.scoring.scaling import ScoreScaling
-from credit_scoring.training.lgbm import Calibration, fit_calibration, fit_lightgbm
+from credit_scoring.training.lgbm import fit_calibration, fit_lightgbm
 from credit_scoring.training.scorecard import fit_scorecard, scorecard_pd
 
 #: Served families, most interpretable first.

@@ -11,7 +11,7 @@ import json
 import logging
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +20,6 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.models.model import ModelInfo
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from sklearn.model_selection import train_test_split
 
 from credit_scoring.config import Settings, get_settings
@@ -39,10 +37,12 @@ from credit_scoring.data.validation import ValidatedData, validate_training_fram
 from credit_scoring.evaluation import plots
 from credit_scoring.evaluation.metrics import classification_metrics
 from credit_scoring.features.encoding import FeatureEncoder
-from credit_scoring.registry.tracking import client, configure_mlflow
+from credit_scoring.registry import gateway as run_artifacts
+from credit_scoring.registry.gateway import IDEMPOTENCY_TAG, RegistryGateway
+from credit_scoring.registry.tracking import configure_mlflow
 from credit_scoring.scoring.additive import AdditiveTables
-from credit_scoring.scoring.model import CreditModel, CreditScoringPyfunc
-from credit_scoring.scoring.scaling import ScoreScaling
+from credit_scoring.scoring.model import CreditModel
+from credit_scoring.scoring.pyfunc import CreditScoringPyfunc
 from credit_scoring.scoring.signature import model_signature
 from credit_scoring.training.candidates import TrainingData
 from credit_scoring.training.lgbm import (
@@ -56,7 +56,16 @@ log = logging.getLogger(__name__)
 
 REFERENCE_ROWS = 10_000
 SHAP_ROWS = 2_000
-IDEMPOTENCY_TAG = "idempotency_key"
+
+#: Called with a short description as each step of a training run starts. The caller owns the
+#: display (the CLI: a Rich spinner on a terminal, plain lines otherwise); the default writes a
+#: log line, which is what Airflow task logs get.
+StepCallback = Callable[[str], None]
+
+
+def log_step(text: str) -> None:
+    """The default :data:`StepCallback`: one INFO log line per step."""
+    log.info("%s", text)
 
 
 @dataclass(frozen=True)
@@ -106,28 +115,14 @@ def load_dataset(
             raise ValueError("--target is required when no --schema is given")
         inference = infer(frame, target, use=use_columns)
         if inference.findings:
-            Console(stderr=True).print(inference.notice(), markup=False)
+            log.warning("%s", inference.notice())  # printed on stderr by the CLI
         schema = inference.schema
     return Dataset(frame, schema, str(Path(data_path).resolve()), Path(data_path).stem)
 
 
-def scaling_from(settings: Settings) -> ScoreScaling:
-    """The score scaling and decision cut-offs configured in ``settings``."""
-    return ScoreScaling(
-        pdo=settings.pdo,
-        base_points=settings.base_points,
-        base_odds=settings.base_odds,
-        approve_below_pd=settings.approve_below_pd,
-        decline_above_pd=settings.decline_above_pd,
-    )
-
-
 def find_version_by_key(settings: Settings, key: str) -> tuple[int, str] | None:
     """A registered version created with idempotency ``key`` (version, run id), if any."""
-    mc = client(settings)
-    found = mc.search_model_versions(
-        f"name = '{settings.model_name}' and tags.{IDEMPOTENCY_TAG} = '{key}'"
-    )
+    found = RegistryGateway.from_settings(settings).versions_with_tag(IDEMPOTENCY_TAG, key)
     if not found:
         return None
     best = max(found, key=lambda v: int(v.version))
@@ -141,9 +136,13 @@ def train(
     settings: Settings | None = None,
     idempotency_key: str | None = None,
     register: bool = True,
+    on_step: StepCallback | None = None,
     use_columns: Sequence[str] = (),
 ) -> TrainResult:
-    """Train, evaluate, log and register a new model version; see the module docstring."""
+    """Train, evaluate, log and register a new model version; see the module docstring.
+
+    ``on_step`` reports progress (see :data:`StepCallback`; default :func:`log_step`).
+    """
     settings = settings or get_settings()
     dataset = load_dataset(data_path, target, schema_path, use_columns)
     data = validate_training_frame(dataset.frame, dataset.schema, source=dataset.source)
@@ -153,28 +152,9 @@ def train(
         if existing:
             log.info("idempotency key %s already produced version %s", idempotency_key, existing[0])
             return TrainResult(run_id=existing[1], version=existing[0], reused=True)
-    with _progress() as progress:
-        return _train_and_log(
-            dataset, data, settings, experiment_id, progress, idempotency_key, register
-        )
-
-
-def _progress() -> Progress:
-    # stderr: stdout stays clean for machine-readable output (--json).
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=False,
+    return _train_and_log(
+        dataset, data, settings, experiment_id, on_step or log_step, idempotency_key, register
     )
-
-
-def _step(progress: Progress, text: str) -> None:
-    progress.add_task(text, total=None)
-    for task in progress.tasks[:-1]:
-        if not task.finished:
-            progress.update(task.id, total=1, completed=1)
 
 
 def _train_and_log(
@@ -182,16 +162,16 @@ def _train_and_log(
     data: ValidatedData,
     settings: Settings,
     experiment_id: str,
-    progress: Progress,
+    step: StepCallback,
     idempotency_key: str | None,
     register: bool,
 ) -> TrainResult:
     schema = dataset.schema
-    scaling = scaling_from(settings)
+    scaling = settings.scaling
     encoder = FeatureEncoder(schema)
     x_all = encoder.encode_frame(data.features)
     y_all = data.target.to_numpy()
-    _step(progress, f"Splitting {len(y_all):,} rows (test {settings.test_size:.0%})")
+    step(f"Splitting {len(y_all):,} rows (test {settings.test_size:.0%})")
     train_idx, test_idx, split_kind = holdout_split(
         dataset.frame, y_all, schema, settings.test_size, settings.seed
     )
@@ -215,9 +195,7 @@ def _train_and_log(
     )
     compare = len(y_all) <= settings.cv_max_rows
     if compare:
-        _step(
-            progress, f"Comparing model families ({settings.cv_repeats}x{settings.cv_folds} folds)"
-        )
+        step(f"Comparing model families ({settings.cv_repeats}x{settings.cv_folds} folds)")
     choice = choose_and_fit(
         candidates,
         train_idx,
@@ -231,7 +209,7 @@ def _train_and_log(
         se_multiplier=settings.selection_se,
         tolerance=settings.selection_tolerance,
         tune_budget=(settings.tune_trials, settings.tune_timeout_s) if settings.tune else None,
-        progress=lambda text: progress.update(progress.tasks[-1].id, description=text),
+        progress=step,
     )
     booster, calibration = choice.booster, choice.calibration
     # Raw values as the user's data holds them (integers stay integers): the logged input example
@@ -242,7 +220,7 @@ def _train_and_log(
     p_test = model.predict_proba_matrix(x_all[test_idx])
     metrics = {f"test_{k}": v for k, v in classification_metrics(y_all[test_idx], p_test).items()}
 
-    _step(progress, "Training the WoE scorecard (optbinning)")
+    step("Training the WoE scorecard (optbinning)")
     card = choice.card or fit_scorecard(
         schema, data.features.iloc[fit_idx], y_all[fit_idx], scaling
     )
@@ -258,7 +236,7 @@ def _train_and_log(
     if choice.selection is not None:
         metrics.update(choice.selection.metrics())
 
-    _step(progress, "Plotting and logging to MLflow")
+    step("Plotting and logging to MLflow")
     with mlflow.start_run(experiment_id=experiment_id) as run:
         try:
             mlflow.set_tag("holdout_split", split_kind)
@@ -278,13 +256,11 @@ def _train_and_log(
             _log_choice(choice)
             version = None
             if register:
-                _step(progress, f"Registering a new version of {settings.model_name!r}")
+                step(f"Registering a new version of {settings.model_name!r}")
                 version = _register(settings, info, idempotency_key, dataset)
         except BaseException:
             mlflow.end_run(status="FAILED")
             raise
-    for task in progress.tasks:
-        progress.update(task.id, total=1, completed=1)
     return TrainResult(run_id=run.info.run_id, version=version or 0, metrics=metrics)
 
 
@@ -354,14 +330,14 @@ def _log_run(
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        (root / "feature_schema.json").write_text(schema.to_json(), encoding="utf-8")
-        (root / "scaling.json").write_text(json.dumps(scaling.model_dump(), indent=2))
-        mlflow.log_artifact(str(root / "feature_schema.json"))
-        mlflow.log_artifact(str(root / "scaling.json"))
+        (root / run_artifacts.FEATURE_SCHEMA_FILE).write_text(schema.to_json(), encoding="utf-8")
+        (root / run_artifacts.SCALING_FILE).write_text(json.dumps(scaling.model_dump(), indent=2))
+        mlflow.log_artifact(str(root / run_artifacts.FEATURE_SCHEMA_FILE))
+        mlflow.log_artifact(str(root / run_artifacts.SCALING_FILE))
 
         # Holdout: original columns of the test rows (target, protected sources included).
         holdout = source_frame.iloc[test_idx]
-        _log_parquet(holdout, root / "holdout.parquet", "holdout")
+        _log_parquet(holdout, root / run_artifacts.HOLDOUT_FILE, run_artifacts.HOLDOUT_DIR)
         # Which rows trained this model, as hashes: the gate keeps them out of comparisons.
         np.save(root / ARTIFACT_FILE, row_fingerprints(x_all[train_idx], y_all[train_idx]))
         mlflow.log_artifact(str(root / ARTIFACT_FILE), ARTIFACT_DIR)
@@ -373,12 +349,14 @@ def _log_run(
         ref["probability"] = ref_pd
         ref["score"] = scaling.points(ref_pd)
         ref["decision"] = scaling.decisions(ref_pd)
-        _log_parquet(ref, root / "reference.parquet", "reference")
+        _log_parquet(ref, root / run_artifacts.REFERENCE_FILE, run_artifacts.REFERENCE_DIR)
 
-        scorecard_table(card).to_csv(root / "scorecard_table.csv", index=False)
-        mlflow.log_artifact(str(root / "scorecard_table.csv"), "scorecard")
+        scorecard_table(card).to_csv(root / run_artifacts.SCORECARD_TABLE_FILE, index=False)
+        mlflow.log_artifact(
+            str(root / run_artifacts.SCORECARD_TABLE_FILE), run_artifacts.SCORECARD_DIR
+        )
 
-        plot_dir = root / "plots"
+        plot_dir = root / run_artifacts.PLOTS_DIR
         shap_idx = test_idx[:SHAP_ROWS]
         contrib = np.asarray(booster.predict(x_all[shap_idx], pred_contrib=True))[:, :-1]
         points = scaling.points(p_test)
@@ -403,14 +381,14 @@ def _log_run(
                 plots.feature_effects_plot(model.tables, schema, x_all[train_idx], per_log_odds),
                 plot_dir / "feature_effects.png",
             )
-        mlflow.log_artifacts(str(plot_dir), "plots")
+        mlflow.log_artifacts(str(plot_dir), run_artifacts.PLOTS_DIR)
 
         model_dir = root / "model-files"
         artifacts = model.save_artifacts(model_dir)
         example = pd.DataFrame(model.input_example, columns=schema.feature_names)
         signature = model_signature(schema, source_frame)
         return mlflow.pyfunc.log_model(
-            name="model",
+            name=run_artifacts.MODEL_ARTIFACT,
             # Declared, not inferred: inference loads the model in a subprocess (seconds).
             pip_requirements=_requirements(),
             python_model=CreditScoringPyfunc(),
@@ -438,7 +416,7 @@ def _log_parquet(frame: pd.DataFrame, path: Path, artifact_dir: str) -> None:
 def _register(
     settings: Settings, info: ModelInfo, idempotency_key: str | None, dataset: Dataset
 ) -> int:
-    tags = {"dataset": dataset.name, "validation_status": "pending"}
+    tags = {"dataset": dataset.name, run_artifacts.VALIDATION_STATUS_TAG: "pending"}
     if idempotency_key:
         tags[IDEMPOTENCY_TAG] = idempotency_key
     mv = mlflow.register_model(info.model_uri, settings.model_name, tags=tags)
@@ -480,4 +458,4 @@ def _log_choice(choice: Choice) -> None:
         mlflow.log_artifact(str(root / "candidates.csv"), "selection")
         mlflow.log_artifact(str(root / "fold_auc.csv"), "selection")
         plots.save(selection_plot(choice.selection), root / "model_choice.png")
-        mlflow.log_artifact(str(root / "model_choice.png"), "plots")
+        mlflow.log_artifact(str(root / "model_choice.png"), run_artifacts.PLOTS_DIR)

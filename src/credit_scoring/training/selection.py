@@ -29,8 +29,8 @@ from matplotlib.figure import Figure
 from sklearn.model_selection import RepeatedStratifiedKFold
 
 from credit_scoring.evaluation.metrics import classification_metrics
+from credit_scoring.scoring.calibration import Calibration
 from credit_scoring.training.candidates import BASELINE, SERVED, TrainingData, fit_family
-from credit_scoring.training.lgbm import Calibration
 from credit_scoring.training.scorecard_booster import compile_scorecard
 from credit_scoring.training.tuning import Tuned, tune
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
@@ -33,8 +32,9 @@ from credit_scoring.evaluation.statistics import (
     non_inferior,
     paired_bootstrap,
 )
-from credit_scoring.registry.promotion import PRODUCTION, alias_version
-from credit_scoring.scoring.model import CreditModel, load_credit_model
+from credit_scoring.registry.gateway import RegistryGateway
+from credit_scoring.registry.promotion import PRODUCTION
+from credit_scoring.scoring.model import CreditModel
 from credit_scoring.validation.checks import Check
 
 MIN_ROWS_PER_CLASS = 10
@@ -90,17 +90,18 @@ def out_of_schema_rows(frame: pd.DataFrame, schema: FeatureSchema) -> tuple[int,
     return int(out_of_range.sum()), int(unseen.sum())
 
 
-def _champion_training_rows(run_id: str, root: Path) -> np.ndarray | None:
+def _champion_training_rows(
+    registry: RegistryGateway, run_id: str, root: Path
+) -> np.ndarray | None:
     try:
-        path = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path=f"{ARTIFACT_DIR}/{ARTIFACT_FILE}", dst_path=str(root)
-        )
+        path = registry.download_artifact(run_id, f"{ARTIFACT_DIR}/{ARTIFACT_FILE}", root)
     except (MlflowException, OSError):
         return None
     return np.load(path)
 
 
 def compare_with_champion(
+    registry: RegistryGateway,
     settings: Settings,
     version: int,
     holdout: pd.DataFrame,
@@ -109,12 +110,12 @@ def compare_with_champion(
     root: Path,
 ) -> Comparison:
     """The champion/challenger checks for ``version`` (see the module docstring)."""
-    champ = alias_version(settings, PRODUCTION)
+    champ = registry.alias_version(PRODUCTION)
     if champ is None:
         return _unjudged(None, "no production version yet: nothing to compare against")
     if champ == version:
         return _unjudged(champ, "this version is the champion")
-    champion = load_credit_model(f"models:/{settings.model_name}/{champ}", root / "champion")
+    champion = CreditModel.from_dir(registry.download_model(champ, root / "champion"))
     missing = [c for c in champion.schema.feature_names if c not in holdout.columns]
     if missing:
         return _unjudged(
@@ -124,8 +125,8 @@ def compare_with_champion(
     x = champion.encoder.encode_frame(holdout)
     keep = np.ones(len(y), dtype=bool)
     dropped: int | None = None
-    champ_run = _run_id(settings, champ)
-    trained = _champion_training_rows(champ_run, root / "champion-split") if champ_run else None
+    champ_run = str(registry.version(champ).run_id)
+    trained = _champion_training_rows(registry, champ_run, root / "champion-split")
     if trained is not None:
         keep = ~np.isin(row_fingerprints(x, y), trained)
         dropped = int((~keep).sum())
@@ -147,15 +148,6 @@ def compare_with_champion(
 def _score(model: CreditModel, x: np.ndarray) -> np.ndarray:
     # The batch/pyfunc path: encoded matrix -> booster -> calibration.
     return model.predict_proba_matrix(x)
-
-
-def _run_id(settings: Settings, version: int) -> str | None:
-    from credit_scoring.registry.tracking import client
-
-    try:
-        return str(client(settings).get_model_version(settings.model_name, str(version)).run_id)
-    except MlflowException:
-        return None
 
 
 def _judge(

@@ -27,9 +27,17 @@ from credit_scoring.config import Settings, get_settings
 from credit_scoring.data.validation import validate_training_frame
 from credit_scoring.evaluation.metrics import classification_metrics
 from credit_scoring.evaluation.statistics import bootstrap_intervals
+from credit_scoring.registry.gateway import (
+    HOLDOUT,
+    PLOTS_DIR,
+    REFERENCE,
+    VALIDATION_DIR,
+    VALIDATION_STATUS_TAG,
+    RegistryGateway,
+)
 from credit_scoring.registry.promotion import STAGING, now_iso
-from credit_scoring.registry.tracking import client, configure_mlflow
-from credit_scoring.scoring.model import CreditModel, ModelLoadError, load_credit_model
+from credit_scoring.registry.tracking import configure_mlflow
+from credit_scoring.scoring.model import CreditModel, ModelLoadError
 from credit_scoring.validation.champion import compare_with_champion
 from credit_scoring.validation.checks import (
     Check,
@@ -95,18 +103,24 @@ class GateReport:
         }
 
 
-def _latest_version(settings: Settings) -> int:
-    versions = client(settings).search_model_versions(f"name = '{settings.model_name}'")
-    if not versions:
-        raise GateError(f"model {settings.model_name!r} has no registered version; train first")
-    return max(int(v.version) for v in versions)
+def _latest_version(registry: RegistryGateway) -> int:
+    latest = registry.latest_version()
+    if latest is None:
+        raise GateError(f"model {registry.model_name!r} has no registered version; train first")
+    return latest
 
 
-def _smoke_check(settings: Settings, version: int, model: CreditModel) -> Check:
-    """The logged pyfunc loads through MLflow and scores its input example."""
+def _load_model(registry: RegistryGateway, version: int, dst: Path) -> tuple[CreditModel, Path]:
+    """Download a version's model directory and load it; returns the model and the directory."""
+    model_dir = registry.download_model(version, dst)
+    return CreditModel.from_dir(model_dir), model_dir
+
+
+def _smoke_check(model_dir: Path, model: CreditModel) -> Check:
+    """The logged pyfunc (the downloaded version) loads through MLflow and scores its example."""
     try:
         model.smoke_test()
-        pyfunc = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version}")
+        pyfunc = mlflow.pyfunc.load_model(str(model_dir))
         example = pd.DataFrame(model.input_example, columns=model.schema.feature_names)
         out = pyfunc.predict(example)
         # What the API computes: one applicant per request, with reason codes (lookup tables
@@ -124,11 +138,11 @@ def validate_version(version: int | None = None, settings: Settings | None = Non
     """Run the gate on ``version`` (default: the latest); see the module docstring."""
     settings = settings or get_settings()
     configure_mlflow(settings)
-    mc = client(settings)
+    registry = RegistryGateway.from_settings(settings)
     name = settings.model_name
-    version = version or _latest_version(settings)
+    version = version or _latest_version(registry)
     try:
-        mv = mc.get_model_version(name, str(version))
+        mv = registry.version(version)
     except MlflowException as exc:
         raise GateError(f"model {name!r} has no version {version}") from exc
     run_id = str(mv.run_id)
@@ -136,19 +150,9 @@ def validate_version(version: int | None = None, settings: Settings | None = Non
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         try:
-            model = load_credit_model(f"models:/{name}/{version}", root / "model")
-            holdout = pd.read_parquet(
-                mlflow.artifacts.download_artifacts(
-                    run_id=run_id, artifact_path="holdout/holdout.parquet", dst_path=str(root)
-                )
-            )
-            reference = pd.read_parquet(
-                mlflow.artifacts.download_artifacts(
-                    run_id=run_id,
-                    artifact_path="reference/reference.parquet",
-                    dst_path=str(root),
-                )
-            )
+            model, model_dir = _load_model(registry, version, root / "model")
+            holdout = pd.read_parquet(registry.download_artifact(run_id, HOLDOUT, root))
+            reference = pd.read_parquet(registry.download_artifact(run_id, REFERENCE, root))
         except (MlflowException, ModelLoadError, OSError) as exc:
             raise GateError(f"version {version}: cannot load its artifacts: {exc}") from exc
         data = validate_training_frame(holdout, model.schema, source=f"holdout of v{version}")
@@ -162,11 +166,11 @@ def validate_version(version: int | None = None, settings: Settings | None = Non
             level=settings.gate_confidence,
             seed=settings.seed,
         )
-        run = mc.get_run(run_id)
+        run = registry.client.get_run(run_id)
         cv = {k: v for k, v in run.data.metrics.items() if k.startswith("cv_")}
-        checks = [_smoke_check(settings, version, model)]
+        checks = [_smoke_check(model_dir, model)]
         checks += threshold_checks(metrics, settings, intervals, cv)
-        comparison = compare_with_champion(settings, version, holdout, y, p, root)
+        comparison = compare_with_champion(registry, settings, version, holdout, y, p, root)
         champ_version = comparison.champion_version
         checks += comparison.checks
         decisions = model.scaling.decisions(p)
@@ -204,22 +208,19 @@ def validate_version(version: int | None = None, settings: Settings | None = Non
                 "protected_attributes": list(data.protected.columns),
             },
         )
-        _publish(settings, report, model, root)
+        _publish(registry, report, model, root)
     return report
 
 
-def _publish(settings: Settings, report: GateReport, model: CreditModel, root: Path) -> None:
+def _publish(registry: RegistryGateway, report: GateReport, model: CreditModel, root: Path) -> None:
     """Log report and model card to the run, tag the version, move ``staging`` on a pass."""
-    mc = client(settings)
-    name, version = settings.model_name, str(report.version)
-    out = root / "validation"
+    mc = registry.client
+    out = root / VALIDATION_DIR
     out.mkdir()
     (out / "report.json").write_text(json.dumps(report.as_dict(), indent=2), encoding="utf-8")
-    plots_dir = root / "plots"
+    plots_dir = root / PLOTS_DIR
     try:
-        mlflow.artifacts.download_artifacts(
-            run_id=report.run_id, artifact_path="plots", dst_path=str(root)
-        )
+        registry.download_artifact(report.run_id, PLOTS_DIR, root)
     except MlflowException:
         log.warning("run %s has no plots; the model card will have none", report.run_id)
     run = mc.get_run(report.run_id)
@@ -227,17 +228,16 @@ def _publish(settings: Settings, report: GateReport, model: CreditModel, root: P
         render_model_card(report.as_dict(), model, run.data.params, run.data.metrics, plots_dir),
         encoding="utf-8",
     )
-    mc.log_artifacts(report.run_id, str(out), "validation")
+    mc.log_artifacts(report.run_id, str(out), VALIDATION_DIR)
     status = "passed" if report.passed else "failed"
     tags = {
-        "validation_status": status,
+        VALIDATION_STATUS_TAG: status,
         "validated_at": report.validated_at,
         "gate_failed_checks": ", ".join(report.failed_checks)[:4000] or "none",
         "gate_warnings": ", ".join(report.warnings)[:4000] or "none",
         "gate_auc": f"{report.metrics['auc']:.4f}",
         "gate_ks": f"{report.metrics['ks']:.4f}",
     }
-    for key, value in tags.items():
-        mc.set_model_version_tag(name, version, key, value)
+    registry.set_version_tags(report.version, tags)
     if report.passed:
-        mc.set_registered_model_alias(name, STAGING, version)
+        registry.set_alias(STAGING, report.version)

@@ -10,10 +10,10 @@ import pytest
 from credit_scoring.data.io import german_credit_schema, load_german_credit
 from credit_scoring.data.validation import validate_training_frame
 from credit_scoring.features.encoding import FeatureEncoder
+from credit_scoring.scoring.calibration import Calibration
 from credit_scoring.scoring.model import CreditModel
 from credit_scoring.scoring.scaling import ScoreScaling
 from credit_scoring.training.candidates import TrainingData, fast_pairs, fit_family
-from credit_scoring.training.lgbm import Calibration
 from credit_scoring.training.scorecard import scorecard_pd
 from credit_scoring.training.scorecard_booster import compile_scorecard
 from credit_scoring.training.selection import corrected_se, select
