@@ -10,7 +10,9 @@ inference (protected attributes, ids and leaks set aside):
 * ``credit_data`` (R modeldata): 4,454 consumer loans, target ``Status`` (bad);
 * ``HMDA`` (R AER): 2,380 Boston mortgage applications, target ``deny``;
 * ``Default`` (R ISLR): 10,000 credit card holders, target ``default``;
-* ``CreditCard`` (R AER): 1,319 credit card applications, target ``card`` (refused).
+* ``CreditCard`` (R AER): 1,319 credit card applications, target ``card`` (refused);
+* ``synthetic`` (``--only synthetic``, not in the default run): 10,000 generated applications
+  with three true interactions (``credit-scoring generate``, seed 11).
 
 Per dataset: ``repeats`` x ``folds`` stratified CV on identical folds for all families
 (``training.selection``), paired AUC differences to the best with Nadeau-Bengio corrected SEs,
@@ -47,6 +49,7 @@ from sklearn.model_selection import train_test_split
 from credit_scoring.data.inference import infer
 from credit_scoring.data.io import german_credit_schema, load_german_credit
 from credit_scoring.data.schema import FeatureSchema
+from credit_scoring.data.synthetic import generate, synthetic_schema
 from credit_scoring.data.validation import validate_training_frame
 from credit_scoring.evaluation.statistics import delong, non_inferior
 from credit_scoring.features.encoding import FeatureEncoder
@@ -91,6 +94,9 @@ def datasets() -> dict[str, Callable[[], Dataset]]:
         ),
         "hmda": lambda: _inferred("hmda", "mortgage", _rdataset("AER", "HMDA"), "deny"),
         "default": lambda: _inferred("default", "card", _rdataset("ISLR", "Default"), "default"),
+        "synthetic": lambda: Dataset(
+            "synthetic", "synthetic", generate(10_000, seed=11), synthetic_schema()
+        ),
         "creditcard": lambda: _inferred(
             "creditcard",
             "card",
@@ -167,7 +173,7 @@ def main() -> None:
     ):
         gate.add_column(col, justify="right" if col != "dataset" else "left")
     loaders = datasets()
-    for name in args.only or list(loaders):
+    for name in args.only or [n for n in loaders if n != "synthetic"]:
         start = time.perf_counter()
         ds = loaders[name]()
         data = _training_data(ds)
