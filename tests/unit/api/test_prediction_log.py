@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from credit_scoring.api.metrics import ApiMetrics
-from credit_scoring.api.prediction_log import JsonlSink, PredictionLogger, Row, make_row
+from credit_scoring.api.prediction_log import JsonlSink, PredictionLogger, Row
 from credit_scoring.config import Settings
 from credit_scoring.monitoring.prediction_log import read_prediction_log
+from credit_scoring.predictions.record import make_row
 
 pytestmark = pytest.mark.unit
 
