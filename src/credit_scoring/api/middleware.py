@@ -127,6 +127,21 @@ class TelemetryMiddleware:
                 )
 
 
+class _TrackedSend:
+    """``send`` that remembers whether the response has started."""
+
+    __slots__ = ("send", "started")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
 class ErrorMiddleware:
     """Logs an unhandled exception, counts it, and answers 500 (JSON with the request id) when
     no response has started."""
@@ -139,20 +154,13 @@ class ErrorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def send_tracked(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = _TrackedSend(send)
         try:
-            await self.app(scope, receive, send_tracked)
+            await self.app(scope, receive, tracked)
         except Exception:
             logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
             self.metrics.errors.labels(route_label(scope), "exception").inc()
-            if not started:
+            if not tracked.started:
                 rid = scope["state"].get("request_id")
                 await send_json(send, 500, {"detail": "internal error", "request_id": rid})
 
@@ -185,7 +193,6 @@ class BodyLimitMiddleware:
                 await self._too_large(scope, send)
             return
         received = 0
-        started = False
 
         async def receive_counted() -> Message:
             nonlocal received
@@ -196,16 +203,11 @@ class BodyLimitMiddleware:
                     raise _BodyTooLarge
             return message
 
-        async def send_tracked(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = _TrackedSend(send)
         try:
-            await self.app(scope, receive_counted, send_tracked)
+            await self.app(scope, receive_counted, tracked)
         except _BodyTooLarge:
-            if not started:
+            if not tracked.started:
                 await self._too_large(scope, send)
 
     async def _too_large(self, scope: Scope, send: Send) -> None:

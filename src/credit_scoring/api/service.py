@@ -97,6 +97,12 @@ def result_dict(res: Any) -> dict[str, Any]:
     }
 
 
+def as_record(application: BaseModel) -> dict[str, Any]:
+    """A validated application as a plain dict. Its fields are flat (numbers, category strings,
+    None), so its ``__dict__`` is exactly its ``model_dump()``, at a fraction of the cost."""
+    return dict(application.__dict__)
+
+
 def parse(
     api: ApiState, api_key: str | None, query: bytes, body: bytes, model: type[BaseModel]
 ) -> tuple[BaseModel, int]:
@@ -134,7 +140,7 @@ def score_one(
     """``POST /v1/score`` minus HTTP. ``state`` is the request's state (``request_id``, ``t0``)."""
     application, limit = parse(api, api_key, query, body, api.application_model)
     loaded = api.serving(state)
-    record = application.model_dump()
+    record = as_record(application)
     result = loaded.model.score([record], max_reasons=limit)[0]
     scored = Scored(state["request_id"], loaded, [record], [result])
     record_outcome(api, state, scored, [scored.request_id])
@@ -147,7 +153,7 @@ async def score_batch(
     """``POST /v1/score/batch`` minus HTTP: one model version for every application."""
     batch, limit = parse(api, api_key, query, body, api.batch_model)
     loaded = api.serving(state)
-    records: list[dict[str, Any]] = batch.model_dump()["applications"]
+    records = [as_record(a) for a in batch.applications]  # type: ignore[attr-defined]
     if len(records) > THREAD_BATCH_ROWS:
         results = await anyio.to_thread.run_sync(
             lambda: loaded.model.score(records, max_reasons=limit)
