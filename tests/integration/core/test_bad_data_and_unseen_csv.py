@@ -85,7 +85,7 @@ def test_unseen_csv_with_inferred_schema(
     # Inference never uses a protected attribute silently: excluded, declared, and said so.
     assert "'sex': protected" in proc.stderr and "'age': protected" in proc.stderr
     assert result["version"] == 1
-    assert 0.6 < result["metrics"]["test_auc"] < 0.8
+    assert 0.7 < result["metrics"]["test_auc"] < 0.9  # ground truth ~0.84 (data.synthetic)
     client = MlflowClient(
         tracking_uri=mlflow_sqlite_server.url, registry_uri=mlflow_sqlite_server.url
     )
