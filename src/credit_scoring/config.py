@@ -99,9 +99,11 @@ class Settings(BaseSettings):
         "(`training.selection`); without a comparison (data above cv_max_rows) auto means "
         "additive, or lightgbm when `additive` is false.",
     )
-    candidate_families: list[str] = Field(
-        default=["scorecard", "additive", "ga2m", "lightgbm", "logistic"],
-        description="Families compared (logistic is a baseline, never served).",
+    candidate_families: list[Literal["scorecard", "additive", "ga2m", "lightgbm", "logistic"]] = (
+        Field(
+            default=["scorecard", "additive", "ga2m", "lightgbm", "logistic"],
+            description="Families compared (logistic is a baseline, never served).",
+        )
     )
     selection_se: float = Field(
         default=1.0, ge=0, description="Tolerance of the policy, in paired standard errors."

@@ -34,6 +34,8 @@ def cli_env(
         CREDIT_SCORING_HOME=str(home),
         CREDIT_SCORING_CV_REPEATS="1",
         CREDIT_SCORING_CV_FOLDS="3",
+        # The comparison runs on every train; two families keep these multi-train flows bounded.
+        CREDIT_SCORING_CANDIDATE_FAMILIES='["scorecard", "additive"]',
         COLUMNS="200",
     )
     env.update(names or {})
