@@ -151,7 +151,8 @@ def check_artifact_store(destination: str) -> None:
             listed = [info.path for info in repo.list_artifacts()]
             if not any(path.endswith("probe.txt") for path in listed):
                 raise RuntimeError(f"the probe object is not listed after the write ({listed})")
-            back = repo.download_artifacts("probe.txt", dst_path=tmp + "/back")
+            os.makedirs(os.path.join(tmp, "back"))
+            back = repo.download_artifacts("probe.txt", dst_path=os.path.join(tmp, "back"))
             with open(back, "rb") as handle:
                 if handle.read() != payload:
                     raise RuntimeError("the probe object read back differs from what was written")
