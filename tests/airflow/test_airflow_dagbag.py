@@ -53,8 +53,6 @@ def test_training_dag_runs_heavy_tasks_as_trainer_pods(
 ) -> None:
     """CREDIT_SCORING_K8S_TRAINER_IMAGE: the heavy tasks become KubernetesPodOperator pods in
     the trainer image, labelled as the chart's trainer pods, with the data volume mounted."""
-    import importlib.util
-
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
     monkeypatch.setenv(
@@ -65,15 +63,12 @@ def test_training_dag_runs_heavy_tasks_as_trainer_pods(
     monkeypatch.setenv("CREDIT_SCORING_K8S_DATA_CLAIM", "credit-scoring-training-data")
     monkeypatch.setenv("CREDIT_SCORING_TRAINING_DATA", "/data/applications.parquet")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
-    spec = importlib.util.spec_from_file_location(
-        "training_dag_k8s", DAGS_FOLDER / "credit_scoring_training.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    dag = next(
-        v for v in vars(module).values() if getattr(v, "dag_id", None) == "credit_scoring_training"
-    )
+    from airflow.dag_processing.dagbag import DagBag
+
+    # A fresh parse of the file: the DAG reads the settings at parse time.
+    bag = DagBag(dag_folder=str(DAGS_FOLDER / "credit_scoring_training.py"), include_examples=False)
+    assert bag.import_errors == {}
+    dag = bag.get_dag("credit_scoring_training")
     order = [t.task_id for t in dag.topological_sort()]
     assert order == ["validate_data", "train_and_register", "validation_gate", "confirm_staging"]
     for task_id in ("validate_data", "train_and_register", "validation_gate"):
