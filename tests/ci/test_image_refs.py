@@ -52,7 +52,7 @@ def _images(env: str) -> set[str]:
 
 def test_release_publishes_the_tag_schemes_the_chart_uses() -> None:
     names, tags = _published()
-    assert {"credit-scoring-api", "credit-scoring-mlflow"} <= names
+    assert {"credit-scoring-api", "credit-scoring-serving", "credit-scoring-mlflow"} <= names
     assert "type=raw,value=staging,enable={{is_default_branch}}" in tags
     assert "type=semver,pattern={{version}},prefix=prod-v" in tags
 

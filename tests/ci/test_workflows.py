@@ -239,7 +239,7 @@ def test_release_image_names_match_the_chart(release: Workflow) -> None:
     registry, _, namespace = values["imageRegistry"].partition("/")
     assert registry == "ghcr.io" and namespace and "/" not in namespace
     assert values["image"]["repository"] == values["mlflow"]["image"]["repository"] == ""
-    assert {"credit-scoring-api", "credit-scoring-mlflow"} <= images
+    assert {"credit-scoring-api", "credit-scoring-serving", "credit-scoring-mlflow"} <= images
     assert release["env"]["REGISTRY"] == "${{ vars.REGISTRY || 'ghcr.io' }}"
     meta = step_using(release["jobs"]["images"], "docker/metadata-action")["with"]
     assert meta["images"] == "${{ needs.meta.outputs.prefix }}/${{ matrix.image }}"

@@ -238,8 +238,9 @@ def test_image_tags_are_pinned_per_environment(
         return {c["image"] for w in _pods(rendered[env]) for c in _containers(w)}
 
     app_version = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())["appVersion"]
-    assert images("staging") == {"ghcr.io/credit-scoring/credit-scoring-api:staging"}
-    assert images("prod") == {f"ghcr.io/credit-scoring/credit-scoring-api:prod-v{app_version}"}
+    # The APIs run the serving image; the platform's trainer the full one.
+    assert images("staging") == {"ghcr.io/credit-scoring/credit-scoring-serving:staging"}
+    assert images("prod") == {f"ghcr.io/credit-scoring/credit-scoring-serving:prod-v{app_version}"}
     assert images("platform") == {
         f"ghcr.io/credit-scoring/credit-scoring-api:prod-v{app_version}",  # trainer
         f"ghcr.io/credit-scoring/credit-scoring-mlflow:prod-v{app_version}",
@@ -253,7 +254,7 @@ def test_image_digest_replaces_the_tag(render: RenderFn) -> None:
     values["image"]["digest"] = "sha256:" + "a" * 64
     api = one(render("prod", values), "Deployment", "api")
     assert api["spec"]["template"]["spec"]["containers"][0]["image"] == (
-        "ghcr.io/credit-scoring/credit-scoring-api@sha256:" + "a" * 64
+        "ghcr.io/credit-scoring/credit-scoring-serving@sha256:" + "a" * 64
     )
 
 

@@ -11,20 +11,31 @@ ARG UV_VERSION=0.13.9
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     UV_NO_CACHE=1 \
-    UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
     SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
-RUN pip install "uv==${UV_VERSION}" && uv venv --seed --python /usr/local/bin/python3 /opt/venv
+# No pip in the venv (serving logs no model) and no blanket bytecode compilation: see below.
+RUN pip install "uv==${UV_VERSION}" && uv venv --python /usr/local/bin/python3 /opt/venv
 COPY infra/docker/api/serving-requirements.lock /tmp/requirements.lock
 RUN uv pip install --python /opt/venv/bin/python -r /tmp/requirements.lock \
     && cd /opt/venv/lib/python3.11/site-packages \
     && find pandas numpy scipy sklearn -type d -name tests -prune -exec rm -rf {} +
 
-FROM deps AS wheel
+FROM deps AS build
 COPY pyproject.toml README.md /build/
 COPY src /build/src
-RUN uv build --wheel --out-dir /dist /build
+RUN uv build --wheel --out-dir /dist /build \
+    && uv pip install --python /opt/venv/bin/python --no-deps /dist/*.whl
+# Bytecode only for the modules the API imports (the root filesystem is read-only at run time,
+# so nothing could be cached later): import the serving path once, which writes their .pyc.
+RUN /opt/venv/bin/python -c "\
+import credit_scoring.cli.main, credit_scoring.api.app, credit_scoring.api.model_manager; \
+import credit_scoring.scoring.model, credit_scoring.api.prediction_log; \
+import credit_scoring.monitoring.prediction_log; \
+import mlflow.artifacts, mlflow.tracking, mlflow.pyfunc, lightgbm, sklearn.linear_model, psycopg2; \
+import uvicorn.main, uvicorn.loops.uvloop, uvicorn.protocols.http.httptools_impl; \
+import uvicorn.protocols.http.h11_impl, uvicorn.lifespan.on, uvicorn.protocols.websockets.auto; \
+from credit_scoring.api.app import create_app"
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="credit-scoring-serving" \
@@ -34,17 +45,15 @@ LABEL org.opencontainers.image.title="credit-scoring-serving" \
 # libgomp1: LightGBM's OpenMP runtime, absent from the slim base.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libgomp1 \
-    && rm -rf /var/lib/apt/lists/* \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb \
     && groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid 10001 --home-dir /home/app --create-home \
        --shell /usr/sbin/nologin app \
     && mkdir -p /var/lib/credit-scoring \
     && chown 10001:10001 /var/lib/credit-scoring
-COPY --from=deps /opt/venv /opt/venv
-COPY --from=wheel /dist/ /tmp/dist/
-# The package without its (training) dependencies: serving imports only what the lock holds.
-RUN /opt/venv/bin/pip install --no-deps --no-index --no-cache-dir /tmp/dist/*.whl \
-    && rm -rf /tmp/dist
+# The package is in the venv without its (training) dependencies: serving imports only what the
+# serving lock holds.
+COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
