@@ -150,12 +150,15 @@ def main() -> None:
                 "--artifacts-destination", f"{tmp}/artifacts",
             ],
             env={**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=(Path(tmp) / "mlflow.log").open("wb"),
+            stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
             uri = f"http://127.0.0.1:{port}"
-            wait(f"{uri}/health", timeout=180)
+            try:
+                wait(f"{uri}/health", timeout=300)
+            except TimeoutError:
+                raise SystemExit((Path(tmp) / "mlflow.log").read_text()[-3000:]) from None
             cli_env = {
                 **env,
                 "MLFLOW_TRACKING_URI": uri,

@@ -26,6 +26,8 @@ COPY pyproject.toml README.md /build/
 COPY src /build/src
 RUN uv build --wheel --out-dir /dist /build \
     && uv pip install --python /opt/venv/bin/python --no-deps /dist/*.whl
+# LightGBM needs its OpenMP runtime to import (this stage only; the runtime installs its own).
+RUN apt-get update && apt-get install -y --no-install-recommends libgomp1
 # Bytecode only for the modules the API imports (the root filesystem is read-only at run time,
 # so nothing could be cached later): import the serving path once, which writes their .pyc.
 RUN /opt/venv/bin/python -c "\
