@@ -66,7 +66,7 @@ def test_training_dag_runs_heavy_tasks_as_trainer_pods(
     from airflow.dag_processing.dagbag import DagBag
 
     # A fresh parse of the file: the DAG reads the settings at parse time.
-    bag = DagBag(dag_folder=str(DAGS_FOLDER / "credit_scoring_training.py"), include_examples=False)
+    bag = DagBag(dag_folder=str(DAGS_FOLDER / "credit_scoring_training.py"))
     assert bag.import_errors == {}
     dag = bag.get_dag("credit_scoring_training")
     order = [t.task_id for t in dag.topological_sort()]
