@@ -268,7 +268,7 @@ def test_staging_is_one_small_replica_without_autoscaling(
     assert resources["limits"]["memory"] == "768Mi"
 
 
-def test_prod_autoscales_3_to_20_on_cpu_and_memory(
+def test_prod_autoscales_3_to_20_on_cpu(
     rendered: dict[str, list[Manifest]],
 ) -> None:
     objects = rendered["prod"]
@@ -282,10 +282,8 @@ def test_prod_autoscales_3_to_20_on_cpu_and_memory(
     }
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 20)
     targets = {m["resource"]["name"]: m["resource"]["target"] for m in hpa["spec"]["metrics"]}
-    assert targets == {
-        "cpu": {"type": "Utilization", "averageUtilization": 70},
-        "memory": {"type": "Utilization", "averageUtilization": 80},
-    }
+    # CPU only: the API's RSS does not grow with load (values-prod.yaml, benchmarks/README.md).
+    assert targets == {"cpu": {"type": "Utilization", "averageUtilization": 70}}
     assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 300
     # The HPA owns the replica count: a fixed one would fight it on every upgrade.
     assert "replicas" not in api["spec"]
