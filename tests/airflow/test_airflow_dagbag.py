@@ -79,7 +79,11 @@ def test_training_dag_runs_heavy_tasks_as_trainer_pods(
         assert pod.service_account_name == "credit-scoring-platform-trainer"
         assert pod.labels["app.kubernetes.io/component"] == "trainer"
         assert pod.labels["app.kubernetes.io/instance"] == "credit-scoring-platform"
-        env = {e.name: e.value for e in pod.env_vars}
+        env = (
+            dict(pod.env_vars)
+            if isinstance(pod.env_vars, dict)
+            else {e.name: e.value for e in pod.env_vars}
+        )
         assert env["MLFLOW_TRACKING_URI"] == "http://mlflow.example:5000"
         assert env["CREDIT_SCORING_DEMO_DATA"] == "false"  # never the bundled data silently
         assert "params.data_path" in env["CREDIT_SCORING_TRAINING_DATA"]
