@@ -104,16 +104,20 @@ def run_container(image: str, tracking_uri: str, port: int) -> tuple[str, float]
     return name, time.monotonic() - start
 
 
-def measure(image: str, tracking_uri: str, starts: int, requests: int) -> dict[str, float]:
-    colds = []
+def cold_starts(images: dict[str, str], tracking_uri: str, starts: int) -> dict[str, float]:
+    """Median cold start per image, the images' starts interleaved (same load for both)."""
+    times: dict[str, list[float]] = {label: [] for label in images}
     for _ in range(starts):
-        port = free_port()
-        name, cold = run_container(image, tracking_uri, port)
-        colds.append(cold)
-        last = (name, port)
-        if _ < starts - 1:
+        for label, image in images.items():
+            name, cold = run_container(image, tracking_uri, free_port())
+            times[label].append(cold)
             subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
-    name, port = last
+    return {label: sorted(t)[len(t) // 2] for label, t in times.items()}
+
+
+def under_load(image: str, tracking_uri: str, requests: int) -> dict[str, float]:
+    port = free_port()
+    name, _ = run_container(image, tracking_uri, port)
     try:
         idle_rss, cpu0 = container_stats(name)
         url = f"http://127.0.0.1:{port}/v1/score"
@@ -127,7 +131,6 @@ def measure(image: str, tracking_uri: str, starts: int, requests: int) -> dict[s
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
     return {
         "size_mb": image_size_mb(image),
-        "cold_s": sorted(colds)[len(colds) // 2],
         "idle_rss_mb": idle_rss,
         "loaded_rss_mb": loaded_rss,
         "cpu_ms_per_request": (cpu1 - cpu0) / requests * 1000,
@@ -174,10 +177,11 @@ def main() -> None:
             print(f"| image | size MB | cold start s (median of {args.starts}) | idle RSS MB | "
                   f"RSS after {args.requests} requests MB | CPU ms/request | req/s, 1 client |")
             print("|---|---|---|---|---|---|---|")
+            colds = cold_starts(IMAGES, uri, args.starts)
             for label, image in IMAGES.items():
-                m = measure(image, uri, args.starts, args.requests)
+                m = under_load(image, uri, args.requests)
                 print(
-                    f"| {label} | {m['size_mb']:.0f} | {m['cold_s']:.1f} | {m['idle_rss_mb']:.0f}"
+                    f"| {label} | {m['size_mb']:.0f} | {colds[label]:.1f} | {m['idle_rss_mb']:.0f}"
                     f" | {m['loaded_rss_mb']:.0f} | {m['cpu_ms_per_request']:.2f}"
                     f" | {m['rps_one_client']:.0f} |",
                     flush=True,

@@ -29,15 +29,12 @@ RUN uv build --wheel --out-dir /dist /build \
 # LightGBM needs its OpenMP runtime to import (this stage only; the runtime installs its own).
 RUN apt-get update && apt-get install -y --no-install-recommends libgomp1
 # Bytecode only for the modules the API imports (the root filesystem is read-only at run time,
-# so nothing could be cached later): import the serving path once, which writes their .pyc.
-RUN /opt/venv/bin/python -c "\
-import credit_scoring.cli.main, credit_scoring.api.app, credit_scoring.api.model_manager; \
-import credit_scoring.scoring.model, credit_scoring.api.prediction_log; \
-import credit_scoring.monitoring.prediction_log; \
-import mlflow.artifacts, mlflow.tracking, mlflow.pyfunc, lightgbm, sklearn.linear_model, psycopg2; \
-import uvicorn.main, uvicorn.loops.uvloop, uvicorn.protocols.http.httptools_impl; \
-import uvicorn.protocols.http.h11_impl, uvicorn.lifespan.on, uvicorn.protocols.websockets.auto; \
-from credit_scoring.api.app import create_app"
+# so nothing could be cached later): importing them once writes their .pyc.
+COPY infra/docker/api/serving-warm-imports.txt /tmp/warm-imports.txt
+RUN /opt/venv/bin/python -W ignore -c "\
+import importlib; \
+names = [l.strip() for l in open('/tmp/warm-imports.txt') if l.strip() and not l.startswith('#')]; \
+[importlib.import_module(n) for n in names]; print(len(names), 'modules compiled')"
 
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="credit-scoring-serving" \
