@@ -21,6 +21,8 @@ install: $(STAMP) ## Create .venv from the lock file and install the package (ed
 lock: ## Re-resolve the lock files from pyproject.toml
 	uv pip compile --quiet pyproject.toml -o requirements.lock --python-version 3.11
 	uv pip compile --quiet pyproject.toml --extra dev -o requirements-dev.lock --python-version 3.11
+	uv pip compile --quiet infra/docker/mlflow/requirements.in -c requirements.lock \
+		-o infra/docker/mlflow/requirements.lock --python-version 3.11
 
 SERVE ?= --serve
 demo: install ## Embedded store: data -> train -> validate -> promote, then serve on :8000 (SERVE=--no-serve to skip)
