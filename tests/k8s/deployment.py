@@ -29,7 +29,9 @@ class Deployment:
     def __init__(self, kubelet: Kubelet, workload: Manifest, replicas: int | None = None) -> None:
         self.kubelet = kubelet
         self.workload = workload
-        self.replicas = int(replicas if replicas is not None else workload["spec"].get("replicas", 1))
+        self.replicas = int(
+            replicas if replicas is not None else workload["spec"].get("replicas", 1)
+        )
         self.pods: list[Pod] = []
         self.events: list[str] = []
         self._lock = threading.Lock()
@@ -113,7 +115,9 @@ class Deployment:
         new: list[Pod] = []
         while old:
             if time.monotonic() > deadline:
-                raise PodError(f"{self.name}: rollout not done after {timeout:.0f} s: {self.events}")
+                raise PodError(
+                    f"{self.name}: rollout not done after {timeout:.0f} s: {self.events}"
+                )
             while len(self.live()) < self.replicas + surge and len(new) < self.replicas:
                 pod = self.kubelet.start_pod(self.workload)
                 with self._lock:
@@ -139,4 +143,9 @@ class Deployment:
         observe()
         with self._lock:
             self.pods = [p for p in self.pods if not p.finished.is_set()]
-        return {"strategy": "RollingUpdate", "max_surge": surge, "max_unavailable": unavailable, **seen}
+        return {
+            "strategy": "RollingUpdate",
+            "max_surge": surge,
+            "max_unavailable": unavailable,
+            **seen,
+        }

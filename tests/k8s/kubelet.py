@@ -1,4 +1,4 @@
-"""A stand-in for a kubelet: run the pods of a *rendered* Helm release in Docker, as their specs say.
+"""A stand-in for a kubelet: run the pods of a *rendered* Helm release in Docker, as specified.
 
 THIS IS NOT A CLUSTER. There is no API server, no scheduler, no controller manager, no kube-proxy
 and no CNI here; a test drives the pods directly. What it does do is run each pod spec the chart
@@ -16,8 +16,9 @@ Mapping, pod spec -> Docker (one place; every field not in this list is reported
   Its containers join that namespace (``--network container:<pause>``), so a restarted
   container keeps the pod IP, as in Kubernetes.
 * ``image``: the locally built project image, tagged with the rendered reference and run by
-  image id (third-party images such as ``postgres`` run by id, never retagged); ``command``/``args`` with Kubernetes semantics (``command`` replaces the entrypoint
-  and drops the image's CMD, ``args`` replaces the CMD; ``$(VAR)`` expanded); ``workingDir``.
+  image id (third-party images such as ``postgres`` run by id, never retagged);
+  ``command``/``args`` with Kubernetes semantics (``command`` replaces the entrypoint and drops
+  the image's CMD, ``args`` replaces the CMD; ``$(VAR)`` expanded); ``workingDir``.
 * ``env`` (``value``, ``secretKeyRef``, ``configMapKeyRef``, ``fieldRef`` on the pod's name,
   namespace, IP and labels) and ``envFrom`` (ConfigMaps of the release, Secrets the test
   created; ``prefix``), in Kubernetes' precedence (``env`` over ``envFrom``).
@@ -254,9 +255,7 @@ class Pod:
     def ready(self) -> bool:
         """The pod's Ready condition: every container ready, and not terminating."""
         return (
-            not self.terminating
-            and bool(self.containers)
-            and all(c.ready for c in self.containers)
+            not self.terminating and bool(self.containers) and all(c.ready for c in self.containers)
         )
 
     def endpoint(self, port: int) -> tuple[str, int] | None:
@@ -424,14 +423,21 @@ class Kubelet:
         for svc in release.of_kind("Service"):
             if _selector_matches(svc["spec"].get("selector", {}), labels):
                 name = svc["metadata"]["name"]
-                aliases += [name, f"{name}.{ns}", f"{name}.{ns}.svc", f"{name}.{ns}.svc.cluster.local"]
+                aliases += [
+                    name,
+                    f"{name}.{ns}",
+                    f"{name}.{ns}.svc",
+                    f"{name}.{ns}.svc.cluster.local",
+                ]
                 if svc["spec"].get("clusterIP") == "None":
                     aliases += [f"{pod_name}.{name}", f"{pod_name}.{name}.{ns}.svc.cluster.local"]
         return aliases
 
     def _secret_data(self, name: str) -> dict[str, str]:
         if name not in self.secrets:
-            raise PodError(f'secret "{name}" not found (create it first, as docs/deployment.md says)')
+            raise PodError(
+                f'secret "{name}" not found (create it first, as docs/deployment.md says)'
+            )
         return self.secrets[name]
 
     def _configmap_data(self, release: Release, name: str) -> dict[str, str]:
@@ -501,7 +507,9 @@ class Kubelet:
                 else:
                     raise PodError(f"env {name}: fieldRef {path} is not supported by the harness")
             else:
-                raise PodError(f"env {name}: valueFrom {sorted(ref)} is not supported by the harness")
+                raise PodError(
+                    f"env {name}: valueFrom {sorted(ref)} is not supported by the harness"
+                )
         return env
 
     def _tar(self, files: dict[str, tuple[bytes, int]], gid: int) -> bytes:
@@ -626,7 +634,9 @@ class Kubelet:
                 self._note(wname, f"volumes[{vname}].{kind}", "volume type not implemented")
         for tmpl in workload.get("spec", {}).get("volumeClaimTemplates", []):
             claim = f"{tmpl['metadata']['name']}-{pod_name}"
-            out[tmpl["metadata"]["name"]] = self._owned_volume(f"{self.prefix}-pvc-{claim}", fs_group)
+            out[tmpl["metadata"]["name"]] = self._owned_volume(
+                f"{self.prefix}-pvc-{claim}", fs_group
+            )
         return out
 
     def _security_args(
@@ -643,7 +653,11 @@ class Kubelet:
             effective = str(uid)
             args += ["--user", f"{uid}:{gid}" if gid is not None else str(uid)]
         if gid is not None and uid is None:
-            self._note(workload, f"containers[{c['name']}].securityContext.runAsGroup", "needs runAsUser here")
+            self._note(
+                workload,
+                f"containers[{c['name']}].securityContext.runAsGroup",
+                "needs runAsUser here",
+            )
         if sc.get("runAsNonRoot"):
             if not effective.isdigit():
                 raise PodError(
@@ -672,7 +686,9 @@ class Kubelet:
         if seccomp == "Unconfined":
             args += ["--security-opt", "seccomp=unconfined"]
         elif seccomp == "Localhost":
-            self._note(workload, "securityContext.seccompProfile=Localhost", "node profiles not available")
+            self._note(
+                workload, "securityContext.seccompProfile=Localhost", "node profiles not available"
+            )
         for key in ("seLinuxOptions", "appArmorProfile", "procMount", "sysctls", "windowsOptions"):
             if key in sc:
                 self._note(workload, f"securityContext.{key}", "not implemented by the harness")
@@ -710,7 +726,9 @@ class Kubelet:
         pod_name = name or (wname if kind == "Pod" else self._next_name(wname))
         self._check_fields(f"{kind}/{wname}", spec)
         if kind == "CronJob":
-            self._note(f"CronJob/{wname}", "spec.schedule", "run on demand by the test, no scheduler")
+            self._note(
+                f"CronJob/{wname}", "spec.schedule", "run on demand by the test, no scheduler"
+            )
         main = spec["containers"][0]
         image_ids = {c["name"]: self.image_for(c["image"]) for c in spec["containers"]}
         for c in spec.get("initContainers", []):
@@ -774,7 +792,9 @@ class Kubelet:
             volumes = self._pod_volumes(release, workload, spec, pod_name)
             pod.volumes = list(volumes.values())
             for c in spec.get("initContainers", []):
-                cid = self._create_container(release, pod, c, image_ids[c["name"]], volumes, init=True)
+                cid = self._create_container(
+                    release, pod, c, image_ids[c["name"]], volumes, init=True
+                )
                 docker("start", cid)
                 code = int(docker("wait", cid, timeout=900).stdout.decode().strip() or 1)
                 if code != 0:
@@ -806,7 +826,9 @@ class Kubelet:
     ) -> str:
         env = self._env(release, c, pod.name, pod.labels)
         env = {k: v.replace("$POD_IP", pod.ip) for k, v in env.items()}
-        sec, uid = self._security_args(pod.workload, pod.spec.get("securityContext", {}), c, image_id)
+        sec, _uid = self._security_args(
+            pod.workload, pod.spec.get("securityContext", {}), c, image_id
+        )
         args = [
             "create",
             "--name",
@@ -826,7 +848,11 @@ class Kubelet:
             if mount["name"] not in volumes:
                 raise PodError(f"container {c['name']}: volumeMount {mount['name']} has no volume")
             if "subPath" in mount or "subPathExpr" in mount:
-                self._note(pod.workload, f"volumeMounts[{mount['name']}].subPath", "Docker 20 has no volume subpaths")
+                self._note(
+                    pod.workload,
+                    f"volumeMounts[{mount['name']}].subPath",
+                    "Docker 20 has no volume subpaths",
+                )
             spec = f"type=volume,source={volumes[mount['name']]},destination={mount['mountPath']}"
             spec += ",volume-nocopy=true"
             if mount.get("readOnly"):
@@ -854,7 +880,9 @@ class Kubelet:
             self.log(f"{pod.name}: postStart hook failed; container will be restarted")
             docker("restart", container.cid, check=False)
 
-    def _run_handler(self, pod: Pod, container: Container, handler: Manifest, timeout: float) -> bool:
+    def _run_handler(
+        self, pod: Pod, container: Container, handler: Manifest, timeout: float
+    ) -> bool:
         """Run a probe or lifecycle handler; True on success."""
         try:
             if "exec" in handler:
@@ -862,7 +890,9 @@ class Kubelet:
                     "exec", container.cid, *handler["exec"]["command"], check=False, timeout=timeout
                 )
                 if proc.returncode != 0:
-                    raise PodError(proc.stderr.decode(errors="replace")[-300:] or f"exit {proc.returncode}")
+                    raise PodError(
+                        proc.stderr.decode(errors="replace")[-300:] or f"exit {proc.returncode}"
+                    )
                 return True
             if "httpGet" in handler:
                 h = handler["httpGet"]
@@ -901,7 +931,11 @@ class Kubelet:
 
     def _container_state(self, cid: str) -> tuple[bool, int]:
         proc = docker(
-            "inspect", "--format", "{{.State.Running}} {{.State.ExitCode}} {{.State.OOMKilled}}", cid, check=False
+            "inspect",
+            "--format",
+            "{{.State.Running}} {{.State.ExitCode}} {{.State.OOMKilled}}",
+            cid,
+            check=False,
         )
         if proc.returncode != 0:
             return False, -1
@@ -924,7 +958,11 @@ class Kubelet:
                 if not running:
                     c.ready = False
                     c.started = False
-                    if pod.terminating or policy == "Never" or (policy == "OnFailure" and code == 0):
+                    if (
+                        pod.terminating
+                        or policy == "Never"
+                        or (policy == "OnFailure" and code == 0)
+                    ):
                         if all(not self._container_state(x.cid)[0] for x in pod.containers):
                             pod.exit_code = max(
                                 (self._container_state(x.cid)[1] for x in pod.containers), default=0
@@ -934,7 +972,9 @@ class Kubelet:
                         continue
                     delay = backoff.get(c.name, 10.0)
                     if now - t_start[c.name] >= delay:
-                        self.log(f"{pod.name}/{c.name} exited {code}: restarting (back-off {delay:.0f} s)")
+                        self.log(
+                            f"{pod.name}/{c.name} exited {code}: restart (back-off {delay:.0f} s)"
+                        )
                         c.restarts += 1
                         backoff[c.name] = min(delay * 2, 300)
                         docker("start", c.cid, check=False)
@@ -955,7 +995,11 @@ class Kubelet:
                         continue
                     st = state.setdefault(
                         (c.name, kind),
-                        {"next": t_start[c.name] + probe.get("initialDelaySeconds", 0), "ok": 0, "bad": 0},
+                        {
+                            "next": t_start[c.name] + probe.get("initialDelaySeconds", 0),
+                            "ok": 0,
+                            "bad": 0,
+                        },
                     )
                     if now < st["next"]:
                         continue
@@ -979,7 +1023,9 @@ class Kubelet:
                         if ok:
                             c.started = True
                         elif st["bad"] >= probe.get("failureThreshold", 3):
-                            self._restart(pod, c, grace, f"startup probe failed: {stats.last_error}")
+                            self._restart(
+                                pod, c, grace, f"startup probe failed: {stats.last_error}"
+                            )
                             t_start[c.name] = time.monotonic()
                             state = {k: v for k, v in state.items() if k[0] != c.name}
                             break
@@ -1010,7 +1056,11 @@ class Kubelet:
         for c in pod.containers:
             if not c.uid:
                 proc = docker("exec", c.cid, "id", "-u", check=False, timeout=20)
-                c.uid = proc.stdout.decode().strip() if proc.returncode == 0 else self._config_user(c.cid)
+                c.uid = (
+                    proc.stdout.decode().strip()
+                    if proc.returncode == 0
+                    else self._config_user(c.cid)
+                )
         self.rows.append(self._row(pod))
 
     def _config_user(self, cid: str) -> str:
@@ -1040,7 +1090,7 @@ class Kubelet:
         }
 
     def wait_ready(self, pods: Iterable[Pod], timeout: float) -> None:
-        """Poll until every pod is Ready; fail with their probe errors and logs after ``timeout``."""
+        """Poll until every pod is Ready; after ``timeout`` fail with probe errors and logs."""
         pods = list(pods)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -1051,7 +1101,7 @@ class Kubelet:
                     raise PodError(f"pod {p.name} exited {p.exit_code} before Ready:\n{p.logs()}")
             time.sleep(0.25)
         raise PodError(
-            "not Ready after %.0f s: " % timeout
+            f"not Ready after {timeout:.0f} s: "
             + "; ".join(self.describe(p) for p in pods if not p.ready)
             + "\n"
             + "\n".join(p.logs(60) for p in pods if not p.ready)
@@ -1062,8 +1112,7 @@ class Kubelet:
         parts = []
         for c in pod.containers:
             probes = ", ".join(
-                f"{k}: {s.passed} ok/{s.failed} failed"
-                + (f" ({s.last_error})" if s.failed else "")
+                f"{k}: {s.passed} ok/{s.failed} failed" + (f" ({s.last_error})" if s.failed else "")
                 for k, s in c.stats.items()
                 if c.spec.get(f"{k}Probe")
             )
@@ -1089,7 +1138,9 @@ class Kubelet:
             for c in pod.containers:
                 docker("stop", "-t", str(left), c.cid, check=False, timeout=left + 30)
             pod.stop.set()
-            pod.exit_code = max((self._container_state(c.cid)[1] for c in pod.containers), default=0)
+            pod.exit_code = max(
+                (self._container_state(c.cid)[1] for c in pod.containers), default=0
+            )
             pod.finished.set()
             self._remove_pod(pod)
 
@@ -1142,7 +1193,9 @@ class Kubelet:
         deadline_s = float(job_spec.get("activeDeadlineSeconds", timeout))
         for key in ("ttlSecondsAfterFinished", "completions", "parallelism", "suspend"):
             if key in job_spec and key != "ttlSecondsAfterFinished":
-                self._note(f"{kind}/{workload['metadata']['name']}", f"spec.{key}", "not implemented")
+                self._note(
+                    f"{kind}/{workload['metadata']['name']}", f"spec.{key}", "not implemented"
+                )
         started = time.monotonic()
         logs: list[str] = []
         attempt = 0
@@ -1153,7 +1206,13 @@ class Kubelet:
             if not pod.finished.wait(max(remaining, 0)):
                 logs.append(pod.logs())
                 self.kill_pod(pod)
-                return JobResult(workload["metadata"]["name"], False, attempt, time.monotonic() - started, "\n".join(logs) + "\nDeadlineExceeded")
+                return JobResult(
+                    workload["metadata"]["name"],
+                    False,
+                    attempt,
+                    time.monotonic() - started,
+                    "\n".join(logs) + "\nDeadlineExceeded",
+                )
             logs.append(pod.logs())
             for c in pod.containers:
                 c.uid = c.uid or self._config_user(c.cid)
@@ -1161,7 +1220,13 @@ class Kubelet:
             ok = pod.exit_code == 0
             self._remove_pod(pod)
             if ok or attempt > backoff_limit:
-                return JobResult(workload["metadata"]["name"], ok, attempt, time.monotonic() - started, "\n".join(logs))
+                return JobResult(
+                    workload["metadata"]["name"],
+                    ok,
+                    attempt,
+                    time.monotonic() - started,
+                    "\n".join(logs),
+                )
             time.sleep(min(10 * 2 ** (attempt - 1), 60) if attempt > 1 else 1)
 
     # ---- teardown and report --------------------------------------------------------------------
@@ -1174,7 +1239,9 @@ class Kubelet:
         cids = ids.stdout.decode().split()
         if cids:
             docker("rm", "-f", "-v", *cids, check=False, timeout=300)
-        vols = docker("volume", "ls", "-q", "--filter", f"label=pods-harness={self.prefix}", check=False)
+        vols = docker(
+            "volume", "ls", "-q", "--filter", f"label=pods-harness={self.prefix}", check=False
+        )
         names = vols.stdout.decode().split()
         if names:
             docker("volume", "rm", "-f", *names, check=False)
@@ -1184,7 +1251,9 @@ class Kubelet:
         """The summary table: workload, image, uid, read-only root, probes passed, time to Ready."""
         cols = ["workload", "image", "uid", "read-only root", "probes passed", "time to Ready"]
         rows = [[str(r[c]) for c in cols] for r in self.rows]
-        widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(cols)]
+        widths = [
+            max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(cols)
+        ]
         line = "  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True))
         out = [line, "-" * len(line)]
         out += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]

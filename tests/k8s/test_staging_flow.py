@@ -106,8 +106,7 @@ def staging(
             report.append(kubelet.unhonoured_report())
             if state.timings:
                 report.append(
-                    "step timings: "
-                    + ", ".join(f"{k} {v:.1f} s" for k, v in state.timings.items())
+                    "step timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in state.timings.items())
                 )
             failed = [p for p in kubelet.pods if not p.ready]
             for pod in failed:
@@ -216,7 +215,9 @@ def test_second_version_is_reloaded_live_on_every_replica(staging: Staging) -> N
     assert result.succeeded, result.logs
     before = {p.name: p.containers[0].restarts for p in staging.api.live()}
     interval = float(
-        staging.release.get("ConfigMap", f"{RELEASE}-api")["data"]["CREDIT_SCORING_RELOAD_INTERVAL_S"]
+        staging.release.get("ConfigMap", f"{RELEASE}-api")["data"][
+            "CREDIT_SCORING_RELOAD_INTERVAL_S"
+        ]
     )
     deadline = time.monotonic() + interval * 3 + 30
     pending = {p.name: p for p in staging.api.live()}
