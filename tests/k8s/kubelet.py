@@ -326,14 +326,16 @@ class Kubelet:
         *,
         prefix: str,
         images: Mapping[str, str],
-        secrets: Mapping[str, Mapping[str, str]] | None = None,
+        secrets: Mapping[tuple[str, str], Mapping[str, str]] | None = None,
         log: Callable[[str], None] = print,
     ) -> None:
         """``images`` maps an image name (last path part of the repository, no tag) to a local
-        image id; ``secrets`` the Secrets the test created (name -> key -> value)."""
+        image id; ``secrets`` the Secrets the test created ((namespace, name) -> key -> value)."""
         self.prefix = prefix
         self.images = dict(images)
-        self.secrets: dict[str, dict[str, str]] = {k: dict(v) for k, v in (secrets or {}).items()}
+        self.secrets: dict[tuple[str, str], dict[str, str]] = {
+            k: dict(v) for k, v in (secrets or {}).items()
+        }
         self.log = log
         self.network = f"{prefix}-net"
         self.releases: list[Release] = []
@@ -433,12 +435,12 @@ class Kubelet:
                     aliases += [f"{pod_name}.{name}", f"{pod_name}.{name}.{ns}.svc.cluster.local"]
         return aliases
 
-    def _secret_data(self, name: str) -> dict[str, str]:
-        if name not in self.secrets:
+    def _secret_data(self, release: Release, name: str) -> dict[str, str]:
+        if (release.namespace, name) not in self.secrets:
             raise PodError(
                 f'secret "{name}" not found (create it first, as docs/deployment.md says)'
             )
-        return self.secrets[name]
+        return self.secrets[(release.namespace, name)]
 
     def _configmap_data(self, release: Release, name: str) -> dict[str, str]:
         try:
@@ -463,9 +465,9 @@ class Kubelet:
                     raise
             else:
                 ref = source["secretRef"]
-                if ref.get("optional") and ref["name"] not in self.secrets:
+                if ref.get("optional") and (release.namespace, ref["name"]) not in self.secrets:
                     continue
-                data = self._secret_data(ref["name"])
+                data = self._secret_data(release, ref["name"])
             env.update({prefix + k: v for k, v in data.items()})
         for item in container.get("env", []):
             name = item["name"]
@@ -475,7 +477,7 @@ class Kubelet:
             ref = item.get("valueFrom", {})
             if "secretKeyRef" in ref:
                 r = ref["secretKeyRef"]
-                data = self.secrets.get(r["name"], {})
+                data = self.secrets.get((release.namespace, r["name"]), {})
                 if r["key"] not in data:
                     if r.get("optional"):
                         continue
@@ -566,6 +568,23 @@ class Kubelet:
             docker("rm", "-f", helper, check=False)
         return name
 
+    def pvc_volume(self, namespace: str, claim: str) -> str:
+        """The Docker volume standing in for PersistentVolumeClaim ``claim`` of ``namespace``."""
+        return f"{self.prefix}-pvc-{namespace}-{claim}"
+
+    def create_pvc(self, namespace: str, claim: str, files: Mapping[str, bytes]) -> str:
+        """A claim the operator creates and fills before installing (e.g. the training data):
+        files owned by root, mode 0644, readable by any uid."""
+        name = self._create_volume(self.pvc_volume(namespace, claim))
+        helper = f"{name}-fill"
+        docker("create", "--name", helper, "-v", f"{name}:/v", PAUSE_IMAGE, "true")
+        try:
+            tar = self._tar({k: (v, 0o644) for k, v in files.items()}, 0)
+            docker("cp", "-a", "-", f"{helper}:/v", input=tar)
+        finally:
+            docker("rm", "-f", helper, check=False)
+        return name
+
     def _owned_volume(self, name: str, fs_group: int | None, *opts: str) -> str:
         """An empty named volume whose root the pod can write as the kubelet arranges it."""
         fresh = name not in self._volumes
@@ -588,11 +607,14 @@ class Kubelet:
 
     def _pod_volumes(
         self, release: Release, workload: Manifest, spec: Manifest, pod_name: str
-    ) -> dict[str, str]:
-        """Volume name in the spec -> Docker volume, created and filled."""
+    ) -> tuple[dict[str, str], set[str]]:
+        """Volume name in the spec -> Docker volume, created and filled; and the volumes the spec
+        makes read-only for every mount (``persistentVolumeClaim.readOnly``)."""
         fs_group = spec.get("securityContext", {}).get("fsGroup")
         wname = workload["metadata"]["name"]
+        ns = release.namespace
         out: dict[str, str] = {}
+        read_only: set[str] = set()
         for vol in spec.get("volumes", []):
             vname = vol["name"]
             docker_name = f"{self.prefix}-{pod_name}-{vname}"[:120]
@@ -617,10 +639,10 @@ class Kubelet:
                 )
             elif "secret" in vol:
                 src = vol["secret"]
-                if src.get("optional") and src["secretName"] not in self.secrets:
+                if src.get("optional") and (ns, src["secretName"]) not in self.secrets:
                     out[vname] = self._files_volume(docker_name, {}, {}, fs_group)
                     continue
-                data = self._secret_data(src["secretName"])
+                data = self._secret_data(release, src["secretName"])
                 out[vname] = self._files_volume(docker_name, data, src, fs_group)
             elif "configMap" in vol:
                 src = vol["configMap"]
@@ -628,16 +650,16 @@ class Kubelet:
                 out[vname] = self._files_volume(docker_name, data, src, fs_group)
             elif "persistentVolumeClaim" in vol:
                 claim = vol["persistentVolumeClaim"]["claimName"]
-                out[vname] = self._owned_volume(f"{self.prefix}-pvc-{claim}", fs_group)
+                out[vname] = self._owned_volume(self.pvc_volume(ns, claim), fs_group)
+                if vol["persistentVolumeClaim"].get("readOnly"):
+                    read_only.add(vname)
             else:
                 kind = next(k for k in vol if k != "name")
                 self._note(wname, f"volumes[{vname}].{kind}", "volume type not implemented")
         for tmpl in workload.get("spec", {}).get("volumeClaimTemplates", []):
             claim = f"{tmpl['metadata']['name']}-{pod_name}"
-            out[tmpl["metadata"]["name"]] = self._owned_volume(
-                f"{self.prefix}-pvc-{claim}", fs_group
-            )
-        return out
+            out[tmpl["metadata"]["name"]] = self._owned_volume(self.pvc_volume(ns, claim), fs_group)
+        return out, read_only
 
     def _security_args(
         self, workload: str, pod_sc: Manifest, c: Manifest, image_id: str
@@ -709,7 +731,9 @@ class Kubelet:
 
     # ---- pods -----------------------------------------------------------------------------------
 
-    def start_pod(self, workload: Manifest, *, name: str | None = None) -> Pod:
+    def start_pod(
+        self, workload: Manifest, *, name: str | None = None, job_name: str | None = None
+    ) -> Pod:
         """Create a pod of ``workload`` (Deployment, StatefulSet, Job, CronJob or Pod) and start
         its probe loop; returns at once (see :meth:`wait_ready`)."""
         release = self._release_of(workload)
@@ -723,7 +747,19 @@ class Kubelet:
             template = workload["spec"]["template"]
         spec: Manifest = template["spec"]
         labels: dict[str, str] = dict(template.get("metadata", {}).get("labels", {}))
-        pod_name = name or (wname if kind == "Pod" else self._next_name(wname))
+        if kind in ("Job", "CronJob"):
+            # What the Job controller adds to its pods' labels.
+            job_name = job_name or wname
+            uid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.prefix}/{job_name}"))
+            labels.update(
+                {
+                    "batch.kubernetes.io/job-name": job_name,
+                    "job-name": job_name,
+                    "batch.kubernetes.io/controller-uid": uid,
+                    "controller-uid": uid,
+                }
+            )
+        pod_name = name or (wname if kind == "Pod" else self._next_name(job_name or wname))
         self._check_fields(f"{kind}/{wname}", spec)
         if kind == "CronJob":
             self._note(
@@ -789,18 +825,20 @@ class Kubelet:
         with self._lock:
             self.pods.append(pod)
         try:
-            volumes = self._pod_volumes(release, workload, spec, pod_name)
+            volumes, read_only = self._pod_volumes(release, workload, spec, pod_name)
             pod.volumes = list(volumes.values())
             for c in spec.get("initContainers", []):
                 cid = self._create_container(
-                    release, pod, c, image_ids[c["name"]], volumes, init=True
+                    release, pod, c, image_ids[c["name"]], volumes, read_only
                 )
                 docker("start", cid)
                 code = int(docker("wait", cid, timeout=900).stdout.decode().strip() or 1)
                 if code != 0:
                     raise PodError(f"init container {c['name']} exited {code}:\n{self._logs(cid)}")
             for c in spec["containers"]:
-                cid = self._create_container(release, pod, c, image_ids[c["name"]], volumes)
+                cid = self._create_container(
+                    release, pod, c, image_ids[c["name"]], volumes, read_only
+                )
                 container = Container(spec=c, cid=cid, name=c["name"])
                 container.stats = {k: ProbeStats() for k in ("startup", "readiness", "liveness")}
                 pod.containers.append(container)
@@ -821,8 +859,7 @@ class Kubelet:
         c: Manifest,
         image_id: str,
         volumes: Mapping[str, str],
-        *,
-        init: bool = False,
+        read_only: set[str],
     ) -> str:
         env = self._env(release, c, pod.name, pod.labels)
         env = {k: v.replace("$POD_IP", pod.ip) for k, v in env.items()}
@@ -855,7 +892,7 @@ class Kubelet:
                 )
             spec = f"type=volume,source={volumes[mount['name']]},destination={mount['mountPath']}"
             spec += ",volume-nocopy=true"
-            if mount.get("readOnly"):
+            if mount.get("readOnly") or mount["name"] in read_only:
                 spec += ",readonly"
             args += ["--mount", spec]
         for key in env:
@@ -866,9 +903,7 @@ class Kubelet:
             args += ["--entrypoint", command[0], image_id, *command[1:], *cargs]
         else:
             args += [image_id, *cargs]
-        cid = docker(*args, env=env).stdout.decode().strip()
-        del init
-        return cid
+        return docker(*args, env=env).stdout.decode().strip()
 
     def _logs(self, cid: str, tail: int = 80) -> str:
         proc = docker("logs", "--tail", str(tail), cid, check=False)
@@ -1180,9 +1215,12 @@ class Kubelet:
 
     # ---- Jobs and bare pods ---------------------------------------------------------------------
 
-    def run_to_completion(self, workload: Manifest, *, timeout: float = 600) -> JobResult:
-        """A Job (CronJob: its jobTemplate, on demand) or a bare Pod until it succeeds or runs out
-        of ``backoffLimit`` / ``activeDeadlineSeconds``; its pods are removed afterwards."""
+    def run_to_completion(
+        self, workload: Manifest, *, timeout: float = 600, job_name: str | None = None
+    ) -> JobResult:
+        """A Job (CronJob: its jobTemplate, on demand, as ``kubectl create job --from=cronjob/..
+        <job_name>``) or a bare Pod until it succeeds or runs out of ``backoffLimit`` /
+        ``activeDeadlineSeconds``; its pods are removed afterwards."""
         kind = workload["kind"]
         job_spec: Manifest = {}
         if kind == "Job":
@@ -1201,7 +1239,7 @@ class Kubelet:
         attempt = 0
         while True:
             attempt += 1
-            pod = self.start_pod(workload)
+            pod = self.start_pod(workload, job_name=job_name)
             remaining = min(timeout, deadline_s) - (time.monotonic() - started)
             if not pod.finished.wait(max(remaining, 0)):
                 logs.append(pod.logs())
