@@ -874,6 +874,7 @@ class Kubelet:
             f"container:{pod.pause_id}",
             "--label",
             f"pods-harness={self.prefix}",
+            "--no-healthcheck",  # a kubelet ignores the image's HEALTHCHECK; probes replace it
             "--stop-timeout",
             str(pod.spec.get("terminationGracePeriodSeconds", 30)),
             *sec,

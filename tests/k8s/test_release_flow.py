@@ -5,9 +5,10 @@ artifacts in S3 and the training CronJob/Job) that the ``staging`` API release (
 the ``prod`` API release (``@production``, 3 replicas) both read. Each release is rendered from its
 shipped values file; the only values the test sets are what an operator adapts to the cluster:
 the S3 endpoint (a real S3 API server, moto's, started by the test), MLflow's S3 credentials from
-the Secret (``mlflow.extraEnv``), nothing else. The managed PostgreSQL of the values files is a
-``postgres`` pod of the test; the training data claim is a volume the test fills with the bundled
-data, as an operator would fill theirs.
+the Secret (``mlflow.extraEnv``) and fewer cross-validation rounds for the trainer
+(``training.extraConfig``, to fit the CI budget), nothing else. The managed PostgreSQL of the
+values files is a ``postgres`` pod of the test; the training data claim is a volume the test
+fills with the bundled data, as an operator would fill theirs.
 
 In file order (one session, one set of images, the steps build on each other):
 managed PostgreSQL -> MLflow migration Job -> MLflow (2 replicas) -> API replicas of both releases
@@ -178,13 +179,13 @@ def cluster(
         gateway = _gateway(kubelet.network)
         port = _free_port()
         log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        moto_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         # moto listens on this network's gateway only: reachable from the pods and this host.
         moto = subprocess.Popen(
             [str(Path(sys.executable).parent / "moto_server"), "-H", gateway, "-p", str(port)],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=env,
+            env=moto_env,
         )
         s3_url = f"http://{gateway}:{port}"
         state: Cluster | None = None
@@ -202,6 +203,12 @@ def cluster(
                     ("AWS_SECRET_ACCESS_KEY", "aws-secret-access-key"),
                 )
             ] + [{"name": "AWS_DEFAULT_REGION", "value": "us-east-1"}]
+            # Fewer cross-validation rounds (an operator's knob, training.extraConfig): the
+            # session trains twice and must fit the CI budget; the gate is unchanged.
+            platform_values["training"]["extraConfig"] = {
+                "CREDIT_SCORING_CV_REPEATS": "1",
+                "CREDIT_SCORING_CV_FOLDS": "3",
+            }
             releases = {
                 "platform": Release(
                     "credit-scoring-platform",
@@ -536,7 +543,16 @@ def test_mlflow_down_apis_keep_serving_and_reload_resumes(cluster: Cluster) -> N
     mlflow.scale_up()
     mlflow.wait_ready(300)
     _promote(cluster, 1)  # a rollback in effect: production back on version 1
-    _wait_versions(prod.live(), key, "1", 60)
+    try:
+        _wait_versions(prod.live(), key, "1", 60)
+    except AssertionError as exc:
+        lines = [
+            f"{p.name}: {line}"
+            for p in prod.live()
+            for line in p.logs(400).splitlines()
+            if any(w in line for w in ("refused", "swapped", "cannot resolve", "Traceback"))
+        ]
+        raise AssertionError(f"{exc}\n" + "\n".join(lines[-40:])) from None
     _step(cluster, "mlflow down, APIs serve, reload resumes", t0)
 
 
