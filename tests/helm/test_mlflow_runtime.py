@@ -156,14 +156,17 @@ def test_mlflow_server_with_the_chart_arguments(
 
         service = one(prod, "Service", "mlflow")
         service_host = f"{service['metadata']['name']}:{service['spec']['ports'][0]['port']}"
-        # The staging and prod APIs and the trainer send the cross-namespace service name.
+        # The staging and prod APIs send the cross-namespace service name, the trainer (same
+        # namespace) the short one.
         clients = {
             one(render_objects(env), "ConfigMap", "api")["data"]["MLFLOW_TRACKING_URI"]
             for env in ("staging", "prod")
-        } | {one(prod, "ConfigMap", "trainer")["data"]["MLFLOW_TRACKING_URI"]}
+        }
         assert clients == {
             f"http://{service['metadata']['name']}.mlops-platform.svc.cluster.local:5000"
         }
+        trainer = one(prod, "ConfigMap", "trainer")["data"]["MLFLOW_TRACKING_URI"]
+        assert trainer == f"http://{service_host}"
         search = "/api/2.0/mlflow/experiments/search?max_results=5"
         for host in (
             service_host,

@@ -192,7 +192,7 @@ def test_train_register_promote_serve_with_artifacts_in_a_bucket(
         client_env = _clean_env(
             MLFLOW_TRACKING_URI=mlflow_url,
             CREDIT_SCORING_HOME=str(tmp_path / "client"),
-            CREDIT_SCORING_CV_FOLDS="3",
+            CREDIT_SCORING_CV_FOLDS="2",
             CREDIT_SCORING_CV_REPEATS="1",
             CREDIT_SCORING_DEMO_DATA="true",
             MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false",
