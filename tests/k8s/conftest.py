@@ -27,6 +27,7 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 DOCKERFILES = {
     "credit-scoring-api": "infra/docker/api/Dockerfile",
     "credit-scoring-mlflow": "infra/docker/mlflow/Dockerfile",
+    "credit-scoring-serving": "infra/docker/api/serving.Dockerfile",
 }
 POSTGRES_IMAGE = "postgres:16"
 
@@ -113,7 +114,7 @@ def _postgres_image() -> str:
 @pytest.fixture(scope="session")
 def images(docker_engine: None) -> dict[str, str]:
     """Image name -> id of the project images built from this checkout (once per session)."""
-    with ThreadPoolExecutor(3) as pool:
+    with ThreadPoolExecutor(4) as pool:
         postgres = pool.submit(_postgres_image)
         built = dict(pool.map(_build, DOCKERFILES))
         return {**built, "postgres": postgres.result()}
