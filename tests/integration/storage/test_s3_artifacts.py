@@ -184,7 +184,10 @@ def test_train_register_promote_serve_with_artifacts_in_a_bucket(
     api: subprocess.Popen[bytes] | None = None
     try:
         mlflow_url = f"http://127.0.0.1:{port}"
-        wait_http(f"{mlflow_url}/health", timeout=240, proc=server)
+        try:
+            wait_http(f"{mlflow_url}/health", timeout=400, proc=server)
+        except (TimeoutError, RuntimeError) as exc:
+            pytest.fail(f"{exc}\n{(tmp_path / 'mlflow.log').read_text()[-3000:]}")
         startup = (tmp_path / "mlflow.log").read_text()
         assert f"artifact store 's3://{BUCKET}/registry' is usable" in startup
 
