@@ -67,6 +67,7 @@ class Cluster:
     workloads: dict[str, Deployment] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     jobs: int = 0
+    production: str = ""  # the version the production alias points to (set by _promote)
 
     def api(self, env: str) -> Deployment:
         return self.workloads[f"{env}-api"]
@@ -314,6 +315,7 @@ def _promote(cluster: Cluster, version: int) -> None:
     )
     result = cluster.kubelet.run_to_completion(job, timeout=300)
     assert result.succeeded, result.logs
+    cluster.production = str(version)
 
 
 def _wait_versions(pods: list[Pod], key: str, version: str, timeout: float) -> float:
@@ -570,7 +572,6 @@ def test_killed_api_replica_is_replaced_while_the_others_answer(cluster: Cluster
     prod = cluster.api("prod")
     key = cluster.keys["api"]
     victim = prod.live()[0]
-    serving = _score(victim.url(8000, "/v1/score"), key).headers["X-Model-Version"]
     with RoundRobinFront(lambda: prod.endpoints(8000)) as front:
         new = prod.replace(victim, kill=True)
         answered = 0
@@ -582,6 +583,8 @@ def test_killed_api_replica_is_replaced_while_the_others_answer(cluster: Cluster
             assert not new.finished.is_set(), new.logs()
     assert answered > 0
     r = _score(new.url(8000, "/v1/score"), key)
-    assert r.status_code == 200 and r.headers["X-Model-Version"] == serving
+    # The replacement loads what the production alias points to now (from MLflow: its cache
+    # is a fresh emptyDir).
+    assert r.status_code == 200 and r.headers["X-Model-Version"] == cluster.production
     assert len(prod.ready()) == 3
     _step(cluster, "api replica killed and replaced", t0)
