@@ -20,7 +20,7 @@ install: $(STAMP) ## Create .venv from the lock file and install the package (ed
 
 lock: ## Re-resolve the lock files from pyproject.toml
 	uv pip compile --quiet pyproject.toml -o requirements.lock --python-version 3.11
-	uv pip compile --quiet pyproject.toml --extra dev -o requirements-dev.lock --python-version 3.11
+	uv pip compile --quiet pyproject.toml --extra dev --extra spark -o requirements-dev.lock --python-version 3.11
 
 SERVE ?= --serve
 demo: install ## Embedded store: data -> train -> validate -> promote, then serve on :8000 (SERVE=--no-serve to skip)
