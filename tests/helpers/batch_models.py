@@ -11,9 +11,9 @@ import pandas as pd
 
 from credit_scoring.data.schema import FeatureSchema
 from credit_scoring.features.encoding import FeatureEncoder
+from credit_scoring.scoring.calibration import Calibration
 from credit_scoring.scoring.model import CreditModel
 from credit_scoring.scoring.scaling import ScoreScaling
-from credit_scoring.training.lgbm import Calibration
 
 
 def train_model(schema: FeatureSchema, frame: pd.DataFrame, *, additive: bool) -> CreditModel:

@@ -1,7 +1,8 @@
 """The registered model a portfolio job scores with, loaded exactly as the API loads it.
 
-The version comes from the registry (an alias, ``production`` by default, or a version number);
-its model directory is downloaded from MLflow and loaded with :meth:`CreditModel.from_dir` (the
+The version comes from the registry (an alias, ``production`` by default, or a version number),
+resolved and downloaded through :class:`~credit_scoring.registry.gateway.RegistryGateway` like
+the API's model source, and loaded with :meth:`CreditModel.from_dir` (the
 API's loader: booster, calibration, scaling, schema, signature check, additive lookup tables),
 then smoke-tested on its input example like every version the API swaps in. The two artifact
 files are kept as text too, so the Spark engine can ship the very same model to its executors.
@@ -59,32 +60,25 @@ def model_from_text(booster_text: str, metadata_text: str) -> CreditModel:
 def load_registered(
     settings: Settings, alias: str | None = "production", version: int | None = None
 ) -> RegisteredModel:
-    """Resolve ``alias`` (or take ``version``) of ``settings.model_name``, download and load it."""
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    import mlflow.artifacts  # deferred: importing mlflow costs seconds
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
+    """Resolve ``alias`` (or take ``version``) of ``settings.model_name`` through the registry
+    gateway (explicit URIs, as the API's model source), download and load it."""
+    from mlflow.exceptions import MlflowException  # deferred: importing mlflow costs seconds
 
-    name = settings.model_name
-    uri = settings.resolved_tracking_uri
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    from credit_scoring.registry.gateway import RegistryGateway, apply_http_policy
+
+    apply_http_policy("batch")  # a command: MLflow's retries, the operator's env wins
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    registry = RegistryGateway.from_settings(settings)
     try:
         if version is not None:
-            resolved = str(client.get_model_version(name, str(version)).version)
+            resolved = str(registry.version(version).version)
         else:
-            resolved = str(client.get_model_version_by_alias(name, alias or "production").version)
+            resolved = str(registry.version_by_alias(alias or "production").version)
     except MlflowException as exc:
         wanted = f"version {version}" if version is not None else f"alias {alias!r}"
-        raise ModelNotFoundError(f"model {name!r} has no {wanted} at {uri}") from exc
-    # Downloading models:/name/version re-resolves the version's own source through the
-    # process-wide URIs (as the API's MlflowModelSource does); this is a one-shot CLI process.
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+        raise ModelNotFoundError(
+            f"model {registry.model_name!r} has no {wanted} at {registry.tracking_uri}"
+        ) from exc
     with tempfile.TemporaryDirectory(prefix="credit-scoring-model-") as tmp:
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}/{resolved}",
-            dst_path=tmp,
-            tracking_uri=uri,
-            registry_uri=uri,
-        )
-        return load_from_dir(Path(local), name, resolved)
+        local = registry.download_model(resolved, Path(tmp))
+        return load_from_dir(local, registry.model_name, resolved)
