@@ -8,10 +8,11 @@ and reason, and the run fails unless rows in = rows scored + rows rejected. Outp
 into place only when complete, so a retried or re-run month replaces that month's scores whole.
 
 Params: ``data`` and ``out`` (paths; ``{month}`` is replaced by the run's month, ``YYYY-MM`` of
-the data interval start, e.g. ``/data/books/month={month}`` and
-``/data/scores/month={month}/scores.parquet``; defaults from the environment variables
-``CREDIT_SCORING_PORTFOLIO_DATA`` / ``CREDIT_SCORING_PORTFOLIO_OUT``), ``engine`` (``local`` |
-``spark``), ``master`` (Spark master URL; default ``local[*]``), ``alias``, ``version``,
+its logical date: the run of 1 March 2026 scores ``2026-03``), e.g.
+``/data/books/month={month}`` and ``/data/scores/month={month}/scores.parquet`` (defaults
+from the environment variables ``CREDIT_SCORING_PORTFOLIO_DATA`` /
+``CREDIT_SCORING_PORTFOLIO_OUT``), ``engine`` (``local`` | ``spark``), ``master`` (Spark
+master URL; default ``local[*]``), ``alias``, ``version``,
 ``reasons`` (reason codes per row), ``batch_rows``.
 
 The Spark engine needs the ``spark`` extra (PySpark) and Java on the worker; for a cluster, run
@@ -73,8 +74,8 @@ def credit_scoring_portfolio() -> None:
 
         ctx = get_current_context()
         params = ctx["params"]
-        start = ctx.get("data_interval_start") or pendulum.now("UTC")
-        month = start.strftime("%Y-%m")
+        when = ctx.get("logical_date") or ctx.get("data_interval_start") or pendulum.now("UTC")
+        month = when.strftime("%Y-%m")
         data = params["data"] or os.environ.get("CREDIT_SCORING_PORTFOLIO_DATA")
         out = params["out"] or os.environ.get("CREDIT_SCORING_PORTFOLIO_OUT")
         if not data or not out:
