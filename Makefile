@@ -60,7 +60,10 @@ bench: install ## Benchmarks (print figures; not part of test)
 	$(PY) benchmarks/quality.py
 	$(PY) benchmarks/training_scale.py
 
+bench-portfolio: install ## Portfolio scoring benchmark: 1M/5M/10M rows, local engine and Spark (tens of minutes)
+	$(PY) benchmarks/portfolio_scoring.py
+
 clean: ## Remove local state (embedded store, caches)
 	rm -rf .credit-scoring .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install lock demo serve lint typecheck test-fast test-py test-airflow test-e2e test pre-commit hooks bench clean
+.PHONY: help install lock demo serve lint typecheck test-fast test-py test-airflow test-e2e test pre-commit hooks bench bench-portfolio clean

@@ -7,12 +7,13 @@ loop per row. The model travels once per executor as a broadcast of its two arti
 (booster text and metadata JSON); each Python worker rebuilds the :class:`CreditModel` from them
 once (``functools.lru_cache``; Spark reuses Python workers) with the API's own loader.
 
-Two passes over the input, both through the same validation: the first writes the valid rows'
-scores (Parquet, a directory of part files as Spark writes them), the second reads only the
-feature columns and collects the rejects (usually few) to the driver, which writes them as one CSV
-file in the local engine's layout (file and row: ``_metadata.file_path`` and, for Parquet,
-``_metadata.row_index``; CSV rows have no number in Spark). The counts are then checked: rows in
-(``count()`` of the input) = rows in the written output + distinct rejected rows.
+The first pass writes the valid rows' scores (Parquet, a directory of part files as Spark writes
+them) and counts the rows it left out. Only when it left some out, a second pass through the same
+validation reads the feature columns and collects the rejects (usually few) to the driver, which
+writes them as one CSV file in the local engine's layout (file and row: ``_metadata.file_path``
+and, for Parquet, ``_metadata.row_index``; CSV rows have no number in Spark). The counts are then
+checked: rows in (``count()`` of the input) = rows in the written output + distinct rejected
+rows.
 
 Run it three ways:
 
@@ -200,10 +201,15 @@ def score_spark(
         ]
     )
 
+    # Rows the scoring pass left out: over-counted if a task is retried, never under-counted.
+    left_out = spark.sparkContext.accumulator(0)
+
     def score_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         job = _job(shared.value)
         for batch in batches:
-            yield score_batch(job, batch)[0]
+            scored = score_batch(job, batch)[0]
+            left_out.add(batch.num_rows - scored.num_rows)
+            yield scored
 
     scored = df.select(*inputs).mapInArrow(score_partition, out_schema)
     target = out if _is_remote(out) else str(temporary_sibling(Path(out)))
@@ -245,7 +251,9 @@ def score_spark(
         rejected_keys: set[int] = set()
         with _rejects_writer(rejects) as writer:
             pending: list[dict[str, Any]] = []
-            for line in found.toLocalIterator(prefetchPartitions=False):
+            # No row left out: no second pass (the count check below still has the last word).
+            lines = found.toLocalIterator(prefetchPartitions=False) if left_out.value else []
+            for line in lines:
                 record = line.asDict()
                 rejected_keys.add(record.pop(_KEY))
                 record["file"] = _local_name(record["file"])
