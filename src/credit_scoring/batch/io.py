@@ -96,7 +96,18 @@ class PortfolioInput:
         for fragment in self.dataset.get_fragments():
             row = 1
             scanner = ds.Scanner.from_fragment(
-                fragment, schema=self.dataset.schema, batch_size=batch_rows
+                fragment,
+                schema=self.dataset.schema,
+                batch_size=batch_rows,
+                # Flat memory: read ahead two batches of one file, not Arrow's default 16 x 4
+                # files, and decode Parquet column chunks as they are consumed (no pre-buffering).
+                batch_readahead=2,
+                fragment_readahead=1,
+                fragment_scan_options=(
+                    ds.ParquetFragmentScanOptions(pre_buffer=False)
+                    if self.format == "parquet"
+                    else None
+                ),
             )
             for batch in scanner.to_batches():
                 if batch.num_rows:
