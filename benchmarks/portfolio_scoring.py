@@ -4,10 +4,11 @@ measured in the same run on the same synthetic files (``credit-scoring generate`
 * Local engine (``credit-scoring score``'s path: stream, validate, score from the lookup tables,
   write Parquet with every carried column): rows/s without and with 4 reason codes, peak RSS,
   at each size. Baselines on the rows of the smallest size (their rate does not depend on the
-  size): raw ``booster.predict`` (all cores, and one thread; the faster is the baseline) on the
-  encoded float matrix already in memory (no reading, no validation, no writing: the model's own speed),
-  and ``mlflow.pyfunc.load_model(...).predict`` on pandas chunks of 100,000 rows read from the
-  same file (the usual way to batch-score an MLflow model; no writing).
+  size): raw ``booster.predict`` (all cores, and one thread; the faster is the baseline) on
+  the encoded float matrix already in memory (no reading, no validation, no writing: the
+  model's own speed), and ``mlflow.pyfunc.load_model(...).predict`` on pandas chunks of
+  100,000 rows read from the same file (the usual way to batch-score an MLflow model; no
+  writing).
 * Spark engine in ``local[2]`` against ``mlflow.pyfunc.spark_udf`` (``env_manager="local"``) on
   the same file and master, both writing Parquet, no reason codes (the pyfunc has none); and the
   engine's scaling from the smallest to the largest Spark size.
