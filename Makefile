@@ -20,7 +20,7 @@ install: $(STAMP) ## Create .venv from the lock file and install the package (ed
 
 lock: ## Re-resolve the lock files from pyproject.toml
 	uv pip compile --quiet pyproject.toml -o requirements.lock --python-version 3.11
-	uv pip compile --quiet pyproject.toml --extra dev -o requirements-dev.lock --python-version 3.11
+	uv pip compile --quiet pyproject.toml --extra dev --extra spark -o requirements-dev.lock --python-version 3.11
 	uv pip compile --quiet infra/docker/mlflow/requirements.in -c requirements.lock \
 		-o infra/docker/mlflow/requirements.lock --python-version 3.11
 
@@ -66,7 +66,10 @@ bench: install ## Benchmarks (print figures; not part of test); installs the ben
 	$(PY) benchmarks/quality.py
 	$(PY) benchmarks/training_scale.py
 
+bench-portfolio: install ## Portfolio scoring benchmark: 1M/5M/10M rows, local engine and Spark (tens of minutes)
+	$(PY) benchmarks/portfolio_scoring.py
+
 clean: ## Remove local state (embedded store, caches)
 	rm -rf .credit-scoring .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install lock demo serve lint typecheck test-fast test-py test-airflow test-e2e test-k8s test pre-commit hooks bench clean
+.PHONY: help install lock demo serve lint typecheck test-fast test-py test-airflow test-e2e test-k8s test pre-commit hooks bench bench-portfolio clean

@@ -220,3 +220,31 @@ def test_training_dag_fails_with_the_gate_reasons(
     newest = max(versions, key=lambda v: int(v.version))
     assert newest.tags.get("validation_status") == "failed"
     assert "auc" in newest.tags.get("gate_failed_checks", "").lower()
+
+
+def test_portfolio_dag_scores_the_month_with_production(
+    env: dict[str, Any], tmp_path: Path
+) -> None:
+    from credit_scoring.data.io import load_german_credit
+
+    book = load_german_credit()
+    book.insert(0, "account", [f"ACC-{i:05d}" for i in range(len(book))])
+    book.loc[3, "purpose"] = "yacht"
+    month_dir = tmp_path / "books" / "month=2026-03"
+    month_dir.mkdir(parents=True)
+    book.to_csv(month_dir / "book.csv", index=False)
+    out = tmp_path / "scores" / "month=2026-03" / "scores.parquet"
+    conf = {
+        "data": str(tmp_path / "books" / "month={month}"),
+        "out": str(tmp_path / "scores" / "month={month}" / "scores.parquet"),
+        "reasons": 2,
+    }
+    dag = env["dagbag"].get_dag("credit_scoring_portfolio")
+    run = dag.test(run_conf=conf, logical_date=datetime(2026, 3, 1, tzinfo=UTC))
+    assert str(run.state) == "success", _task_states(run)
+    scored = pd.read_parquet(out)
+    assert len(scored) == 999 and "ACC-00003" not in set(scored["account"])
+    production = env["client"].get_model_version_by_alias(MODEL, "production").version
+    assert set(scored["model_version"].astype(str)) == {str(production)}
+    rejects = pd.read_csv(out.with_name("scores.rejects.csv"))
+    assert rejects[["row", "column"]].values.tolist() == [[4, "purpose"]]

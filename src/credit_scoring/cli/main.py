@@ -1,5 +1,5 @@
 """The ``credit-scoring`` command line: demo, train, validate, promote, rollback, models, serve,
-monitor, schema and generate.
+monitor, score, schema and generate.
 
 Heavy imports (MLflow, LightGBM) happen inside the commands so that ``--help`` stays instant.
 Errors the user can fix (bad data, unknown version, failed gate) print one clear message and
@@ -37,6 +37,7 @@ T = TypeVar("T")
 EXIT_USER_ERROR = 2
 EXIT_GATE_FAILED = 3
 EXIT_DRIFT = 4
+EXIT_COUNTS = 5
 
 
 @contextmanager
@@ -468,6 +469,121 @@ def generate(
         f"Wrote {rows:,} rows to {output} (default rate {frame['default'].mean():.3f}, "
         f"ground-truth AUC {ground_truth_auc(frame):.3f}) and the schema to {schema_file}."
     )
+
+
+@app.command("score")
+def score_cmd(
+    data: Annotated[
+        str, typer.Option(help="CSV/Parquet file, folder or partitioned Parquet dataset.")
+    ],
+    output: Annotated[
+        str,
+        typer.Option(
+            "--out", help="Output Parquet (a file; a directory of parts with --engine spark)."
+        ),
+    ],
+    alias: Annotated[str, typer.Option(help="Registered alias to score with.")] = "production",
+    version: Annotated[
+        int | None, typer.Option(help="Registered version (instead of --alias).")
+    ] = None,
+    reasons: Annotated[int, typer.Option(help="Adverse reason codes per row (0: none).")] = 4,
+    engine: Annotated[str, typer.Option(help="local (streaming) or spark.")] = "local",
+    batch_rows: Annotated[
+        int | None, typer.Option(help="Rows per record batch (local 131072, spark 10000).")
+    ] = None,
+    master: Annotated[
+        str | None, typer.Option(help="Spark master URL with --engine spark (local[*]).")
+    ] = None,
+    rejects: Annotated[
+        str | None, typer.Option(help="Rejects CSV (default: <out>.rejects.csv beside --out).")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Score a portfolio file or dataset with the registered model: PD, points, decision,
+    reasons; invalid rows go to a rejects file and rows in = scored + rejected."""
+    import signal
+
+    from credit_scoring.batch.report import CountMismatchError
+    from credit_scoring.batch.run import score_portfolio
+    from credit_scoring.scoring.model import ModelLoadError
+
+    settings = _settings()
+    # A Kubernetes Job or Airflow stops with SIGTERM: unwind so no temporary output is left.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    chosen = cast(Literal["local", "spark"], engine)
+    try:
+        with _progress() as progress:
+            report = _run(
+                lambda: score_portfolio(
+                    settings,
+                    data,
+                    output,
+                    alias=None if version is not None else alias,
+                    version=version,
+                    reasons=reasons,
+                    engine=chosen,
+                    batch_rows=batch_rows,
+                    master=master,
+                    rejects=rejects,
+                    progress=progress,
+                )
+            )
+    except CountMismatchError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(EXIT_COUNTS) from None
+    except ModelLoadError as exc:
+        console.print(f"[bold red]error:[/] the model cannot score: {exc}")
+        raise typer.Exit(EXIT_USER_ERROR) from None
+    if json_output:
+        out.print_json(json.dumps(report.as_dict()))
+        return
+    out.print(
+        f"Scored [bold]{report.rows_scored:,}[/] of {report.rows_in:,} rows with "
+        f"{report.model_name} v{report.model_version} ({report.engine}, "
+        f"{report.rows_per_second:,.0f} rows/s); rejected {report.rows_rejected:,}: "
+        f"rows in = scored + rejected ✔\n  output:  {report.output}\n  rejects: {report.rejects}"
+    )
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[int | None], Callable[[int], None]] | None]:
+    """A Rich progress bar (rows, rows/s, ETA) when stderr is a terminal, else nothing."""
+    if not console.is_terminal:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("scoring"),
+        BarColumn(),
+        TaskProgressColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} rows/s"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+    def start(total: int | None) -> Callable[[int], None]:
+        task = bar.add_task("scoring", total=total, rate="-")
+
+        def advance(rows: int) -> None:
+            bar.advance(task, rows)
+            speed = bar.tasks[task].speed
+            bar.update(task, rate=f"{speed:,.0f}" if speed else "-")
+
+        return advance
+
+    with bar:
+        yield start
 
 
 def main() -> Any:  # pragma: no cover - console entry point
