@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     )
     model_name: str = Field(default="credit-scoring", description="Registered model name.")
     experiment_name: str = Field(default="credit-scoring", description="MLflow experiment.")
+    registry_username: str | None = Field(
+        default=None,
+        description="Identity on an MLflow server with basic auth (the writer for training and "
+        "promotion, the read-only identity for the API); MLFLOW_TRACKING_USERNAME also works.",
+    )
+    registry_password: SecretStr | None = None
+    registry_password_file: str | None = None
 
     # --- Training ----------------------------------------------------------------------------
     seed: int = 42
@@ -206,7 +213,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _secrets_from_files(self) -> Settings:
-        for name in ("api_keys", "admin_api_key", "webhook_secret", "database_url"):
+        for name in (
+            "api_keys",
+            "admin_api_key",
+            "webhook_secret",
+            "database_url",
+            "registry_password",
+        ):
             if getattr(self, name) is None:
                 value = _read_secret_file(getattr(self, f"{name}_file"))
                 if value:
