@@ -409,12 +409,20 @@ def registry_access(
     writer_user: Annotated[
         str, typer.Option(envvar="CREDIT_SCORING_REGISTRY_WRITER_USERNAME")
     ] = "credit-scoring-writer",
+    writer_password: Annotated[
+        str | None,
+        typer.Option(envvar="CREDIT_SCORING_REGISTRY_WRITER_PASSWORD", show_default=False),
+    ] = None,
     writer_password_file: Annotated[
         Path | None, typer.Option(envvar="CREDIT_SCORING_REGISTRY_WRITER_PASSWORD_FILE")
     ] = None,
     reader_user: Annotated[
         str, typer.Option(envvar="CREDIT_SCORING_REGISTRY_READER_USERNAME")
     ] = "credit-scoring-reader",
+    reader_password: Annotated[
+        str | None,
+        typer.Option(envvar="CREDIT_SCORING_REGISTRY_READER_PASSWORD", show_default=False),
+    ] = None,
     reader_password_file: Annotated[
         Path | None, typer.Option(envvar="CREDIT_SCORING_REGISTRY_READER_PASSWORD_FILE")
     ] = None,
@@ -431,8 +439,12 @@ def registry_access(
             actions = ensure_registry_access(
                 settings.resolved_tracking_uri,
                 admin=Identity(admin_user, _secret(admin_password, admin_password_file, "admin")),
-                writer=Identity(writer_user, _secret(None, writer_password_file, "writer")),
-                reader=Identity(reader_user, _secret(None, reader_password_file, "reader")),
+                writer=Identity(
+                    writer_user, _secret(writer_password, writer_password_file, "writer")
+                ),
+                reader=Identity(
+                    reader_user, _secret(reader_password, reader_password_file, "reader")
+                ),
                 model_name=settings.model_name,
                 experiment_name=settings.experiment_name,
             )
