@@ -310,7 +310,8 @@ def monitor(
     ] = None,
     end: Annotated[datetime | None, typer.Option(help="Window end (UTC); default: now.")] = None,
     source: Annotated[
-        str, typer.Option(help="Prediction log: auto (database if configured), postgres, files.")
+        str,
+        typer.Option(help="Decision ledger: auto (database if configured), postgres, embedded."),
     ] = "auto",
     alias: Annotated[str, typer.Option(help="Model whose training data is the reference.")] = (
         "production"
@@ -322,13 +323,13 @@ def monitor(
     """Drift of the prediction log against the training reference; exit 4 when drift is found."""
     from credit_scoring.monitoring.run import run_monitoring
 
-    if source not in ("auto", "postgres", "files"):
+    if source not in ("auto", "postgres", "embedded"):
         console.print(
-            f"[bold red]error:[/] --source must be auto, postgres or files, not {source!r}"
+            f"[bold red]error:[/] --source must be auto, postgres or embedded, not {source!r}"
         )
         raise typer.Exit(EXIT_USER_ERROR)
     settings = _settings()
-    chosen = cast(Literal["auto", "postgres", "files"], source)
+    chosen = cast(Literal["auto", "postgres", "embedded"], source)
     report = _run(
         lambda: run_monitoring(
             settings, start, end, source=chosen, alias=alias, log_to_mlflow=not no_log
