@@ -328,10 +328,6 @@ class Settings(BaseSettings):
         """The embedded decision ledger (SQLite) used when no database URL is set."""
         return self.home / "ledger.db"
 
-    @property
-    def prediction_log_dir(self) -> Path:
-        return self.home / "predictions"
-
     def api_key_list(self) -> list[str]:
         """Scoring API keys (empty when none configured)."""
         if self.api_keys is None:

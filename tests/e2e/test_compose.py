@@ -355,11 +355,11 @@ def _exercise(stack: Stack, http: httpx.Client) -> None:
         headers={"X-API-Key": key},
     )
     assert bad_input.status_code == 422 and "credit_amount" in bad_input.text, bad_input.text
-    # The API writes its prediction log into PostgreSQL (database `predictions`).
+    # The API records every decision in the ledger in PostgreSQL (database `predictions`).
     logged = _wait_for(
-        "prediction_log rows",
+        "decision_ledger rows",
         lambda: (
-            int(stack.psql("predictions", "SELECT count(*) FROM prediction_log") or 0)
+            int(stack.psql("predictions", "SELECT count(*) FROM decision_ledger") or 0)
             >= len(applications)
         ),
         60,
@@ -393,7 +393,7 @@ def _exercise(stack: Stack, http: httpx.Client) -> None:
 
     # 6. Restarting PostgreSQL loses nothing registered.
     registered = _registry_snapshot(http, mlflow_url)
-    log_rows = int(stack.psql("predictions", "SELECT count(*) FROM prediction_log"))
+    log_rows = int(stack.psql("predictions", "SELECT count(*) FROM decision_ledger"))
     stack.run("restart", "postgres", timeout=120)
     stack.run("up", "-d", "--wait", "--wait-timeout", "120", "postgres", timeout=180)
     after_restart = _wait_for(
@@ -410,8 +410,8 @@ def _exercise(stack: Stack, http: httpx.Client) -> None:
     # The API still scores with version 2 and logs again once PostgreSQL is back.
     assert _score(http, api_url, key, applications[0])["model_version"] == "2"
     _wait_for(
-        "prediction_log to grow after the PostgreSQL restart",
-        lambda: int(stack.psql("predictions", "SELECT count(*) FROM prediction_log")) > log_rows,
+        "decision_ledger to grow after the PostgreSQL restart",
+        lambda: int(stack.psql("predictions", "SELECT count(*) FROM decision_ledger")) > log_rows,
         60,
         2,
     )
