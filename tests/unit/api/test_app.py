@@ -410,3 +410,18 @@ def test_responses_match_their_documented_models(client: TestClient, schema: Fea
         body = resp.json()
         assert set(body) <= set(model.model_fields), (path, set(body) - set(model.model_fields))
         assert parsed.model_dump(mode="json", exclude_unset=True) == body, path
+
+
+def test_readyz_names_a_refused_alias_target(client: TestClient, source: Any) -> None:
+    """Ready (the previous version serves) and says which version the alias points at that was
+    refused; HEAD answers without a body."""
+    source.alias_version = "broken"
+    assert client.post("/v1/admin/reload", headers=ADMIN).status_code == 409
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    body = ready.json()
+    assert (body["model_version"], body["refused_version"]) == ("1", "broken")
+    assert "refused version broken" in body["detail"]
+    assert "credit_scoring_model_refused_version{" in client.get("/metrics").text
+    head = client.head("/readyz")
+    assert head.status_code == 200 and head.content == b""
