@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import psycopg2
 import pytest
-from helpers.servers import hung_server
+from helpers.servers import RELIABILITY_TABLE, hung_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -51,11 +51,12 @@ class Results:
 
 @pytest.fixture(scope="module")
 def results(request: pytest.FixtureRequest) -> Iterator[Results]:
+    """Collects the figures; the table is printed in the terminal summary (conftest) and written
+    to ``$CREDIT_SCORING_RELIABILITY_REPORT`` when set."""
     res = Results()
+    request.config.stash[RELIABILITY_TABLE] = []
     yield res
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     lines = [
-        "",
         "reliability suite (127.0.0.1, real PostgreSQL):",
         "| scenario | sent | answered | rejected 503 | recorded | lost | note |",
         "|---|---|---|---|---|---|---|",
@@ -65,10 +66,10 @@ def results(request: pytest.FixtureRequest) -> Iterator[Results]:
             f"| {r.scenario} | {r.sent} | {r.answered} | {r.rejected} | {r.recorded} | "
             f"{r.lost} | {r.note} |"
         )
-    text = "\n".join(lines)
-    if reporter is not None:
-        reporter.write_line(text)
-    Path(os.environ.get("CREDIT_SCORING_RELIABILITY_REPORT", "/dev/null")).write_text(text)
+    request.config.stash[RELIABILITY_TABLE] = lines
+    report = os.environ.get("CREDIT_SCORING_RELIABILITY_REPORT")
+    if report:
+        Path(report).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 @pytest.fixture
