@@ -25,11 +25,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlflow.exceptions import MlflowException, RestException
-from mlflow.server.auth.client import AuthServiceClient
 from mlflow.utils.rest_utils import MlflowHostCreds, http_request, verify_rest_response
 
 WRITER_PERMISSION = "MANAGE"
 READER_PERMISSION = "READ"
+
+# The basic-auth app's REST endpoints (``mlflow.server.auth.routes``). Its Python client is not
+# imported: importing ``mlflow.server.auth`` needs Flask-WTF, which only the server image has.
+_USERS = "/api/2.0/mlflow/users"
+_PERMISSIONS = "/api/3.0/mlflow/users/permissions"
 
 
 class RegistryAccessError(RuntimeError):
@@ -47,53 +51,55 @@ class Identity:
         return f"Identity({self.username!r}, password=***)"
 
 
-class _AuthClient(AuthServiceClient):
-    """MLflow's auth client with explicit credentials (not the process environment)."""
+class _AdminClient:
+    """The few calls :func:`ensure_registry_access` needs, as the admin identity."""
 
-    def __init__(self, tracking_uri: str, identity: Identity) -> None:
-        super().__init__(tracking_uri)
-        self.creds = MlflowHostCreds(
-            tracking_uri, username=identity.username, password=identity.password
-        )
+    def __init__(self, tracking_uri: str, admin: Identity) -> None:
+        self.creds = MlflowHostCreds(tracking_uri, username=admin.username, password=admin.password)
 
-    def _request(  # type: ignore[no-untyped-def]
-        self, endpoint, method, *, expected_status: int = 200, **kwargs
-    ):
+    def call(self, endpoint: str, method: str, **kwargs: Any) -> dict[str, Any]:
         resp = http_request(self.creds, endpoint, method, **kwargs)
-        resp = verify_rest_response(resp, endpoint, expected_status=expected_status)
+        resp = verify_rest_response(resp, endpoint)
         if resp.status_code == 204 or not resp.content:
             return {}
         return resp.json()
 
-    def call(self, endpoint: str, method: str, **kwargs: Any) -> dict[str, Any]:
-        return self._request(f"/api/2.0/mlflow/{endpoint}", method, **kwargs)
+    def grant(self, username: str, kind: str, resource: str, permission: str) -> None:
+        body = {"username": username, "resource_type": kind, "resource_id": resource}
+        self.call(f"{_PERMISSIONS}/grant", "POST", json={**body, "permission": permission})
+
+    def revoke(self, username: str, kind: str, resource: str) -> None:
+        body = {"username": username, "resource_type": kind, "resource_id": resource}
+        self.call(f"{_PERMISSIONS}/revoke", "POST", json=body)
 
 
 def _exists(exc: MlflowException) -> bool:
     return exc.error_code == "RESOURCE_ALREADY_EXISTS"
 
 
-def _ensure_user(client: _AuthClient, identity: Identity, actions: list[str]) -> None:
+def _ensure_user(client: _AdminClient, identity: Identity, actions: list[str]) -> None:
     try:
-        client.get_user(identity.username)
+        client.call(f"{_USERS}/get", "GET", params={"username": identity.username})
     except RestException as exc:
         if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise
-        client.create_user(identity.username, identity.password)
+        body = {"username": identity.username, "password": identity.password}
+        client.call(f"{_USERS}/create", "POST", json=body)
         actions.append(f"created user {identity.username}")
         return
-    client.update_user_password(identity.username, identity.password)
+    body = {"username": identity.username, "password": identity.password}
+    client.call(f"{_USERS}/update-password", "PATCH", json=body)
     actions.append(f"user {identity.username} exists (password updated)")
 
 
-def _grant(client: _AuthClient, username: str, kind: str, resource: str, permission: str) -> str:
+def _grant(client: _AdminClient, username: str, kind: str, resource: str, permission: str) -> str:
     try:
-        client.grant_user_permission(username, kind, resource, permission)
+        client.grant(username, kind, resource, permission)
     except RestException as exc:
         if not _exists(exc):
             raise
-        client.revoke_user_permission(username, kind, resource)
-        client.grant_user_permission(username, kind, resource, permission)
+        client.revoke(username, kind, resource)
+        client.grant(username, kind, resource, permission)
     return f"{username}: {permission} on {kind} {resource}"
 
 
@@ -114,7 +120,7 @@ def ensure_registry_access(
             raise RegistryAccessError(
                 f"the password of {who.username!r} is shorter than 12 characters"
             )
-    client = _AuthClient(tracking_uri, admin)
+    client = _AdminClient(tracking_uri, admin)
     actions: list[str] = []
     step = "connect as admin"
     try:
@@ -123,19 +129,25 @@ def ensure_registry_access(
         _ensure_user(client, reader, actions)
         step = "create the experiment"
         try:
-            exp = client.call("experiments/create", "POST", json={"name": experiment_name})
+            exp = client.call(
+                "/api/2.0/mlflow/experiments/create", "POST", json={"name": experiment_name}
+            )
             experiment_id = str(exp["experiment_id"])
             actions.append(f"created experiment {experiment_name}")
         except RestException as exc:
             if not _exists(exc):
                 raise
             found = client.call(
-                "experiments/get-by-name", "GET", params={"experiment_name": experiment_name}
+                "/api/2.0/mlflow/experiments/get-by-name",
+                "GET",
+                params={"experiment_name": experiment_name},
             )
             experiment_id = str(found["experiment"]["experiment_id"])
         step = "create the registered model"
         try:
-            client.call("registered-models/create", "POST", json={"name": model_name})
+            client.call(
+                "/api/2.0/mlflow/registered-models/create", "POST", json={"name": model_name}
+            )
             actions.append(f"created registered model {model_name}")
         except RestException as exc:
             if not _exists(exc):

@@ -148,3 +148,15 @@ def test_short_or_missing_secrets_are_refused(auth_server: MlflowServer, tmp_pat
     )
     assert proc.returncode == 2
     assert "shorter than 12 characters" in proc.stderr
+
+
+def test_access_module_does_not_need_the_server_extras() -> None:
+    """The API image has no Flask-WTF: importing the module must not import MLflow's auth app."""
+    import sys
+
+    code = (
+        "import sys, credit_scoring.registry.access; "
+        "print([m for m in sys.modules if m.startswith('mlflow.server.auth')])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
