@@ -208,6 +208,11 @@ class Settings(BaseSettings):
         "(at least 6 months: EU AI Act Art. 19/26(6) log retention; the default, 25 months, "
         "also covers Reg B's record retention for adverse action notices).",
     )
+    ledger_dir: Path | None = Field(
+        default=None,
+        description="Directory of the embedded ledger (ledger.db) and of the default spool "
+        "(ledger-spool/); default <home>. Put it on a persistent volume.",
+    )
     ledger_spool_dir: Path | None = Field(
         default=None,
         description="Local spool the API writes decision records to before answering "
@@ -334,12 +339,12 @@ class Settings(BaseSettings):
 
     @property
     def resolved_ledger_spool_dir(self) -> Path:
-        return self.ledger_spool_dir or self.home / "ledger-spool"
+        return self.ledger_spool_dir or (self.ledger_dir or self.home) / "ledger-spool"
 
     @property
     def ledger_path(self) -> Path:
         """The embedded decision ledger (SQLite) used when no database URL is set."""
-        return self.home / "ledger.db"
+        return (self.ledger_dir or self.home) / "ledger.db"
 
     def api_key_list(self) -> list[str]:
         """Scoring API keys (empty when none configured)."""
