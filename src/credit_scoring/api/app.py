@@ -5,7 +5,8 @@ Run it with ``credit-scoring serve`` or ``uvicorn --factory credit_scoring.api.a
 middlewares (:mod:`~credit_scoring.api.middleware`), the router, a route module
 (:mod:`~credit_scoring.api.routes`), the scoring service (:mod:`~credit_scoring.api.service`),
 the served model (:mod:`~credit_scoring.api.model_manager`) and the decision recorder
-(:mod:`credit_scoring.ledger.recorder`: spool, shipper, ledger). Shared state:
+(:mod:`credit_scoring.ledger.recorder`: spool, shipper, ledger); the app class drops FastAPI's
+idle layers (:mod:`~credit_scoring.api.stack`). Shared state:
 :class:`~credit_scoring.api.state.ApiState`.
 """
 
@@ -36,6 +37,7 @@ from credit_scoring.api.schemas import (
     example_application,
 )
 from credit_scoring.api.slow_clients import BodyTimeoutMiddleware
+from credit_scoring.api.stack import ScoringFastAPI
 from credit_scoring.api.state import ApiState, bundled_schema_path
 from credit_scoring.config import Settings, get_settings
 from credit_scoring.data.schema import FeatureSchema
@@ -65,7 +67,7 @@ def create_app(
         async with api.running() as state:
             yield state
 
-    app = FastAPI(
+    app = ScoringFastAPI(
         title="Credit scoring API",
         version="1",
         summary="Probability of default, score points, decision and reason codes.",
@@ -77,7 +79,6 @@ def create_app(
     # add_middleware wraps: the last added runs first.
     app.add_middleware(BodyTimeoutMiddleware, timeout_s=settings.api_body_timeout_s)
     app.add_middleware(middleware.BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(middleware.ErrorMiddleware, metrics=api.metrics)
     app.add_middleware(middleware.TelemetryMiddleware, metrics=api.metrics)
     app.add_middleware(middleware.RequestIdMiddleware)
     add_exception_handlers(app)
