@@ -47,6 +47,9 @@ test-py: install ## Unit, model, integration and Helm tests (real MLflow, Postgr
 test-airflow: ## Airflow DAG tests in their own virtualenv
 	bash airflow/run-tests.sh
 
+reliability: install ## Fault scenarios (hung/failing database, SIGTERM, kill -9): sent/answered/recorded/lost table
+	$(BIN)/pytest -q tests/integration/api/test_reliability.py
+
 test-e2e: install ## docker compose stack end to end
 	$(BIN)/pytest -q -m e2e tests/e2e
 
@@ -65,6 +68,8 @@ bench: install ## Benchmarks (print figures; not part of test); installs the ben
 	uv pip install --quiet --python $(PY) -e '.[bench]'
 	$(PY) benchmarks/quality.py
 	$(PY) benchmarks/training_scale.py
+	$(PY) benchmarks/validation_scale.py
+	$(PY) benchmarks/ledger_spool.py
 
 bench-portfolio: install ## Portfolio scoring benchmark: 1M/5M/10M rows, local engine and Spark (tens of minutes)
 	$(PY) benchmarks/portfolio_scoring.py
@@ -72,4 +77,4 @@ bench-portfolio: install ## Portfolio scoring benchmark: 1M/5M/10M rows, local e
 clean: ## Remove local state (embedded store, caches)
 	rm -rf .credit-scoring .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install lock demo serve lint typecheck test-fast test-py test-airflow test-e2e test-k8s test pre-commit hooks bench bench-portfolio clean
+.PHONY: help install lock demo serve lint typecheck test-fast test-py test-airflow test-e2e test-k8s reliability test pre-commit hooks bench bench-portfolio clean

@@ -336,7 +336,8 @@ def monitor(
     ] = None,
     end: Annotated[datetime | None, typer.Option(help="Window end (UTC); default: now.")] = None,
     source: Annotated[
-        str, typer.Option(help="Prediction log: auto (database if configured), postgres, files.")
+        str,
+        typer.Option(help="Decision ledger: auto (database if configured), postgres, embedded."),
     ] = "auto",
     alias: Annotated[str, typer.Option(help="Model whose training data is the reference.")] = (
         "production"
@@ -348,13 +349,13 @@ def monitor(
     """Drift of the prediction log against the training reference; exit 4 when drift is found."""
     from credit_scoring.monitoring.run import run_monitoring
 
-    if source not in ("auto", "postgres", "files"):
+    if source not in ("auto", "postgres", "embedded"):
         console.print(
-            f"[bold red]error:[/] --source must be auto, postgres or files, not {source!r}"
+            f"[bold red]error:[/] --source must be auto, postgres or embedded, not {source!r}"
         )
         raise typer.Exit(EXIT_USER_ERROR)
     settings = _settings()
-    chosen = cast(Literal["auto", "postgres", "files"], source)
+    chosen = cast(Literal["auto", "postgres", "embedded"], source)
     report = _run(
         lambda: run_monitoring(
             settings, start, end, source=chosen, alias=alias, log_to_mlflow=not no_log
@@ -584,6 +585,135 @@ def _progress() -> Iterator[Callable[[int | None], Callable[[int], None]] | None
 
     with bar:
         yield start
+
+
+def _secret(value: str | None, file: Path | None, what: str) -> str:
+    if file is not None:
+        if not file.is_file():
+            raise ValueError(f"{what}: secret file {str(file)!r} does not exist")
+        return file.read_text(encoding="utf-8").strip()
+    if not value:
+        raise ValueError(f"{what}: give the password or a file holding it")
+    return value
+
+
+@app.command("registry-access")
+def registry_access(
+    admin_user: Annotated[str, typer.Option(envvar="MLFLOW_AUTH_ADMIN_USERNAME")] = "admin",
+    admin_password: Annotated[
+        str | None, typer.Option(envvar="MLFLOW_AUTH_ADMIN_PASSWORD", show_default=False)
+    ] = None,
+    admin_password_file: Annotated[
+        Path | None, typer.Option(envvar="MLFLOW_AUTH_ADMIN_PASSWORD_FILE")
+    ] = None,
+    writer_user: Annotated[
+        str, typer.Option(envvar="CREDIT_SCORING_REGISTRY_WRITER_USERNAME")
+    ] = "credit-scoring-writer",
+    writer_password: Annotated[
+        str | None,
+        typer.Option(envvar="CREDIT_SCORING_REGISTRY_WRITER_PASSWORD", show_default=False),
+    ] = None,
+    writer_password_file: Annotated[
+        Path | None, typer.Option(envvar="CREDIT_SCORING_REGISTRY_WRITER_PASSWORD_FILE")
+    ] = None,
+    reader_user: Annotated[
+        str, typer.Option(envvar="CREDIT_SCORING_REGISTRY_READER_USERNAME")
+    ] = "credit-scoring-reader",
+    reader_password: Annotated[
+        str | None,
+        typer.Option(envvar="CREDIT_SCORING_REGISTRY_READER_PASSWORD", show_default=False),
+    ] = None,
+    reader_password_file: Annotated[
+        Path | None, typer.Option(envvar="CREDIT_SCORING_REGISTRY_READER_PASSWORD_FILE")
+    ] = None,
+) -> None:
+    """Set up MLflow basic-auth identities: a writer (training, promotion) and a read-only
+    identity for the APIs (403 on alias changes). Idempotent; passwords from secret files."""
+    from credit_scoring.registry.access import Identity, RegistryAccessError, ensure_registry_access
+
+    settings = get_settings()
+    with _user_errors():
+        if settings.embedded:
+            raise ValueError("registry-access needs MLFLOW_TRACKING_URI (a tracking server)")
+        try:
+            actions = ensure_registry_access(
+                settings.resolved_tracking_uri,
+                admin=Identity(admin_user, _secret(admin_password, admin_password_file, "admin")),
+                writer=Identity(
+                    writer_user, _secret(writer_password, writer_password_file, "writer")
+                ),
+                reader=Identity(
+                    reader_user, _secret(reader_password, reader_password_file, "reader")
+                ),
+                model_name=settings.model_name,
+                experiment_name=settings.experiment_name,
+            )
+        except RegistryAccessError as exc:
+            raise ValueError(str(exc)) from None
+    for action in actions:
+        out.print(action, highlight=False)
+
+
+ledger_app = typer.Typer(
+    help="The decision ledger (every scored application and review): verify, purge.",
+    no_args_is_help=True,
+)
+app.add_typer(ledger_app, name="ledger")
+
+
+@ledger_app.command("verify")
+def ledger_verify() -> None:
+    """Re-hash the whole chain; exit 1 naming every edited, deleted or reordered entry."""
+    from credit_scoring.ledger import LedgerError, open_ledger
+
+    settings = get_settings()
+    store = open_ledger(settings)
+    try:
+        with _user_errors():
+            try:
+                result = store.verify()
+            except LedgerError as exc:
+                raise ValueError(str(exc)) from None
+    finally:
+        store.close()
+    for problem in result.problems:
+        console.print(f"[bold red]tampered:[/] {problem}", highlight=False)
+    status = "ok" if result.ok else f"{len(result.problems)} problem(s)"
+    out.print(
+        f"ledger {store.describe()}: {result.entries} entries, head seq {result.head_seq} "
+        f"hash {result.head_hash}: {status}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@ledger_app.command("purge")
+def ledger_purge(
+    days: Annotated[
+        int | None,
+        typer.Option(help="Keep this many days (default: CREDIT_SCORING_LEDGER_RETENTION_DAYS)."),
+    ] = None,
+) -> None:
+    """Delete entries older than the retention period (never below 183 days)."""
+    from datetime import UTC, timedelta
+
+    from credit_scoring.ledger import LedgerError, open_ledger
+
+    settings = get_settings()
+    keep = settings.ledger_retention_days if days is None else days
+    with _user_errors():
+        if keep < 183:
+            raise ValueError(f"--days {keep}: the ledger is kept at least 183 days (6 months)")
+        store = open_ledger(settings)
+        try:
+            deleted = store.purge(datetime.now(UTC) - timedelta(days=keep))
+        except LedgerError as exc:
+            raise ValueError(str(exc)) from None
+        finally:
+            store.close()
+    out.print(f"deleted {deleted} ledger entries older than {keep} days")
 
 
 def main() -> Any:  # pragma: no cover - console entry point
