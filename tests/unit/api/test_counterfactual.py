@@ -14,6 +14,7 @@ from conftest import train_tiny
 
 from credit_scoring.data.schema import Feature, FeatureSchema, ProtectedAttribute
 from credit_scoring.scoring.counterfactual import NOT_ADDITIVE_NOTE, counterfactuals
+from credit_scoring.scoring.explain import breakdown
 from credit_scoring.scoring.model import CreditModel
 
 pytestmark = pytest.mark.unit
@@ -146,3 +147,18 @@ def test_interaction_model_says_it_offers_no_suggestions(
     cf = counterfactuals(tiny_interaction_model, _records(schema, german)[1])
     assert not cf.available and not cf.exact and cf.suggestions == []
     assert cf.note == NOT_ADDITIVE_NOTE and "interactions" in cf.note
+
+
+@pytest.mark.parametrize("additive", [True, False])
+def test_breakdown_adds_up_to_the_score(
+    additive: bool,
+    model: CreditModel,
+    tiny_interaction_model: CreditModel,
+    schema: FeatureSchema,
+    german: pd.DataFrame,
+) -> None:
+    m = model if additive else tiny_interaction_model
+    for record in _records(schema, german)[:50]:
+        parts = breakdown(m, record)
+        assert parts.total == pytest.approx(m.score([record])[0].score, abs=1e-6)
+        assert len(parts.features) == len(schema.features)
