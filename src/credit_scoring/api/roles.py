@@ -34,12 +34,13 @@ class RoleKeys:
 
     def __init__(self, settings: Settings) -> None:
         admin = settings.admin_api_key.get_secret_value().strip() if settings.admin_api_key else ""
-        self._keys: list[tuple[bytes, Role]] = [
-            *((k.encode(), "scoring") for k in settings.api_key_list()),
-            *((k.encode(), "officer") for k in settings.officer_key_list()),
-            *((k.encode(), "auditor") for k in settings.auditor_key_list()),
-            *([(admin.encode(), "admin")] if admin else []),
+        by_role: list[tuple[list[str], Role]] = [
+            (settings.api_key_list(), "scoring"),
+            (settings.officer_key_list(), "officer"),
+            (settings.auditor_key_list(), "auditor"),
+            ([admin] if admin else [], "admin"),
         ]
+        self._keys = [(k.encode("utf-8"), role) for keys, role in by_role for k in keys]
 
     def configured(self, role: Role) -> bool:
         return any(r == role for _, r in self._keys)
