@@ -154,6 +154,15 @@ class Settings(BaseSettings):
     )
     database_url_file: str | None = None
 
+    # --- Decision ledger (the prediction log; see docs/architecture.md) ----------------------
+    ledger_retention_days: int = Field(
+        default=761,
+        ge=183,
+        description="Ledger entries older than this are deleted by `credit-scoring ledger purge` "
+        "(at least 6 months: EU AI Act Art. 19/26(6) log retention; the default, 25 months, "
+        "also covers Reg B's record retention for adverse action notices).",
+    )
+
     # --- Monitoring (drift of the live prediction log against the training reference) -------
     monitor_window_hours: float = Field(
         default=24.0, gt=0, description="Length of the window of predictions checked for drift."
@@ -222,6 +231,11 @@ class Settings(BaseSettings):
     @property
     def resolved_model_cache_dir(self) -> Path:
         return self.model_cache_dir or self.home / "model-cache"
+
+    @property
+    def ledger_path(self) -> Path:
+        """The embedded decision ledger (SQLite) used when no database URL is set."""
+        return self.home / "ledger.db"
 
     @property
     def prediction_log_dir(self) -> Path:

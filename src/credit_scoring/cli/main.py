@@ -387,6 +387,68 @@ def generate(
     out.print(f"Wrote {rows:,} rows to {output} (default rate {frame['default'].mean():.3f}).")
 
 
+ledger_app = typer.Typer(
+    help="The decision ledger (every scored application and review): verify, purge.",
+    no_args_is_help=True,
+)
+app.add_typer(ledger_app, name="ledger")
+
+
+@ledger_app.command("verify")
+def ledger_verify() -> None:
+    """Re-hash the whole chain; exit 1 naming every edited, deleted or reordered entry."""
+    from credit_scoring.ledger import LedgerError, open_ledger
+
+    settings = get_settings()
+    store = open_ledger(settings)
+    try:
+        with _user_errors():
+            try:
+                result = store.verify()
+            except LedgerError as exc:
+                raise ValueError(str(exc)) from None
+    finally:
+        store.close()
+    for problem in result.problems:
+        console.print(f"[bold red]tampered:[/] {problem}", highlight=False)
+    status = "ok" if result.ok else f"{len(result.problems)} problem(s)"
+    out.print(
+        f"ledger {store.describe()}: {result.entries} entries, head seq {result.head_seq} "
+        f"hash {result.head_hash}: {status}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@ledger_app.command("purge")
+def ledger_purge(
+    days: Annotated[
+        int | None,
+        typer.Option(help="Keep this many days (default: CREDIT_SCORING_LEDGER_RETENTION_DAYS)."),
+    ] = None,
+) -> None:
+    """Delete entries older than the retention period (never below 183 days)."""
+    from datetime import UTC, timedelta
+
+    from credit_scoring.ledger import LedgerError, open_ledger
+
+    settings = get_settings()
+    keep = settings.ledger_retention_days if days is None else days
+    with _user_errors():
+        if keep < 183:
+            raise ValueError(f"--days {keep}: the ledger is kept at least 183 days (6 months)")
+        store = open_ledger(settings)
+        try:
+            deleted = store.purge(datetime.now(UTC) - timedelta(days=keep))
+        except LedgerError as exc:
+            raise ValueError(str(exc)) from None
+        finally:
+            store.close()
+    out.print(f"deleted {deleted} ledger entries older than {keep} days")
+
+
 def main() -> Any:  # pragma: no cover - console entry point
     """Console script entry point."""
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")  # MLflow probes git; keep it silent
