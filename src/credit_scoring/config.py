@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     )
     ui_session_secret_file: str | None = None
     ui_session_hours: float = Field(default=8.0, gt=0, description="Workbench session lifetime.")
+    lender_name: str = Field(
+        default="Credit department", description="Lender named on adverse action notices."
+    )
     auth_disabled: bool = Field(
         default=False, description="Serve without API keys (local use only)."
     )
