@@ -79,6 +79,10 @@ class Feature(BaseModel):
     adverse: AdverseTexts | None = Field(
         default=None, description="Reason-text catalogue for adverse action notices."
     )
+    actionable_categories: list[str] | None = Field(
+        default=None,
+        description="Categories a counterfactual may suggest moving to (default: every one).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Feature:
@@ -99,6 +103,11 @@ class Feature(BaseModel):
 
     @model_validator(mode="after")
     def _check_adverse(self) -> Feature:
+        targets = self.actionable_categories
+        if targets is not None and not set(targets) <= set(self.categories or []):
+            raise ValueError(
+                f"feature {self.name!r}: actionable_categories must be among its categories"
+            )
         texts = self.adverse
         if texts is None:
             return self

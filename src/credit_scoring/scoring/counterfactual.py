@@ -6,10 +6,11 @@ decision depends on the margin alone (PD and points are monotone in it). Moving 
 means lowering the margin below the band's cut-off, and a change of feature ``j`` from ``x_j`` to
 ``v`` lowers it by exactly ``c_j(x_j) - c_j(v)``. The search is therefore exact and combinatorial:
 
-* candidates: per actionable feature, every other category, or one value in every other interval
-  of the step function (the one nearest to the applicant's value, within the declared range, on
-  the integer grid for integer features, and only in the risk-lowering direction of a declared
-  monotone constraint);
+* candidates: per actionable feature, every other category (only those listed in the feature's
+  ``actionable_categories`` if given: "close your checking account" is not advice), or one
+  value in every other interval of the step function (the one nearest to the applicant's
+  value, within the declared range, on the integer grid for integer features, and only in the
+  risk-lowering direction of a declared monotone constraint);
 * features declared ``immutable`` or protected in the schema are never changed;
 * cost: one feature changed counts more than any amount of change (fewest features first), then
   the size of the change: the relative change ``|new - old| / max(|old|, 1)`` for a number, 1 for
@@ -137,8 +138,11 @@ def candidates(
     now = table.lookup(here)
     found: list[Candidate] = []
     if feature.type == "categorical":
+        allowed = feature.actionable_categories
         for code, label in enumerate(feature.categories or []):
-            if here == here and code == int(here):
+            if (here == here and code == int(here)) or (
+                allowed is not None and label not in allowed
+            ):
                 continue
             found.append(Candidate(column, label, float(code), now - table.values[code], 1.0))
     elif here == here:  # a missing number has no "nearest" value to move from
