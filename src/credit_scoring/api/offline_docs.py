@@ -1,9 +1,13 @@
-"""``/docs`` and ``/redoc`` that work without internet access (air-gapped banks, CI).
+"""``/docs`` that works without internet access (air-gapped banks, CI).
 
-FastAPI's default pages load Swagger UI and ReDoc from a CDN. Here their JS/CSS are served from
-the installed ``fastapi-offline`` wheel (a PyPI package that ships the ``swagger-ui-dist`` and
-``redoc`` bundles), as FastAPI's "self-hosting JavaScript and CSS for docs" recipe does; the app
-is built with ``docs_url=None, redoc_url=None`` and includes :func:`docs_router`.
+FastAPI's default pages load Swagger UI and ReDoc from a CDN. Here Swagger UI's JS/CSS are served
+from the installed ``fastapi-offline`` wheel (a PyPI package that ships the ``swagger-ui-dist``
+bundle), as FastAPI's "self-hosting JavaScript and CSS for docs" recipe does; the app is built
+with ``docs_url=None, redoc_url=None`` and includes :func:`docs_router`.
+
+``/redoc`` is not served: ReDoc's standalone bundle still fetches its logo from a CDN (the
+browser test that forbids any request off the API caught it), and Swagger UI shows the same
+OpenAPI document.
 """
 
 from __future__ import annotations
@@ -12,18 +16,13 @@ from importlib.resources import files
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request, status
-from fastapi.openapi.docs import (
-    get_redoc_html,
-    get_swagger_ui_html,
-    get_swagger_ui_oauth2_redirect_html,
-)
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import FileResponse, HTMLResponse
 
 STATIC_PREFIX = "/static/docs"
 _ASSETS = {
     "swagger-ui-bundle.js": "text/javascript",
     "swagger-ui.css": "text/css",
-    "redoc.standalone.js": "text/javascript",
     "favicon.png": "image/png",
 }
 
@@ -34,7 +33,7 @@ def assets_dir() -> Path:
 
 
 def docs_router(title: str, openapi_url: str = "/openapi.json") -> APIRouter:
-    """``/docs``, its OAuth2 redirect, ``/redoc`` and their assets, all from the package."""
+    """``/docs``, its OAuth2 redirect and its assets, all from the package."""
     router = APIRouter(include_in_schema=False)
     oauth2_redirect = "/docs/oauth2-redirect"
     root = assets_dir()
@@ -54,17 +53,6 @@ def docs_router(title: str, openapi_url: str = "/openapi.json") -> APIRouter:
     @router.get(oauth2_redirect)
     async def swagger_ui_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
-
-    @router.get("/redoc")
-    async def redoc(request: Request) -> HTMLResponse:
-        base = request.scope.get("root_path", "")
-        return get_redoc_html(
-            openapi_url=base + openapi_url,
-            title=f"{title} - ReDoc",
-            redoc_js_url=f"{base}{STATIC_PREFIX}/redoc.standalone.js",
-            redoc_favicon_url=f"{base}{STATIC_PREFIX}/favicon.png",
-            with_google_fonts=False,
-        )
 
     @router.get(STATIC_PREFIX + "/{name}")
     async def asset(name: str) -> FileResponse:
