@@ -240,11 +240,18 @@ def counterfactuals(
     *,
     max_changes: int = 3,
     limit: int = 3,
+    schema: FeatureSchema | None = None,
 ) -> Counterfactuals:
     """Suggestions reaching each better band for one applicant, each re-scored by ``model``.
 
     ``limit`` suggestions at most per band, each changing at most ``max_changes`` features.
+    ``schema`` says what may change (immutable, protected, ranges, actionable categories); the
+    API passes its own declared schema, so a version trained before a feature was declared
+    immutable still never gets it changed. Its features must be the model's (same order).
     """
+    schema = schema or model.schema
+    if schema.feature_names != model.schema.feature_names:
+        raise ValueError("the schema's features are not the model's")
     now = model.score([record], max_reasons=0)[0]
     if model.tables is None:
         return Counterfactuals(
@@ -266,18 +273,18 @@ def counterfactuals(
     unreachable = []
     for target in targets:
         needed = margin - _margin_below(model, cuts[target])
-        sets = search(model.schema, tables, row, needed, max_changes=max_changes, limit=limit)
+        sets = search(schema, tables, row, needed, max_changes=max_changes, limit=limit)
         kept = 0
         for combo in sets:
             changed = dict(record)
             for c in combo:
-                changed[model.schema.features[c.column].name] = c.value
+                changed[schema.features[c.column].name] = c.value
             res = model.score([changed], max_reasons=0)[0]
             if _RANK[res.decision] > _RANK[target]:
                 continue  # cannot happen with exact tables; never show an unverified suggestion
             changes = [
                 Change(
-                    feature=(f := model.schema.features[c.column]).name,
+                    feature=(f := schema.features[c.column]).name,
                     label=f.label,
                     current=record.get(f.name),
                     suggested=c.value,

@@ -334,7 +334,9 @@ def workbench_router(
         if same_model:
             model: CreditModel = loaded.model
             parts = breakdown(model, body["inputs"])
-            cf = await anyio.to_thread.run_sync(lambda: counterfactuals(model, body["inputs"]))
+            cf = await anyio.to_thread.run_sync(
+                lambda: counterfactuals(model, body["inputs"], schema=schema)
+            )
         scaling = scaling_for(request, body["model_version"])
         top = max((abs(f.points) for f in parts.features), default=1.0) if parts else 1.0
         return page(

@@ -119,12 +119,8 @@ def test_protected_feature_is_never_changed(schema: FeatureSchema, german: pd.Da
     for record in records[:200]:
         cf = counterfactuals(model, record)
         assert all(c.feature != "age_in_years" for s in cf.suggestions for c in s.changes)
-        # Control: the same model without the protection would suggest changing age.
-        model.schema = unlocked
-        try:
-            free = counterfactuals(model, record)
-        finally:
-            model.schema = with_age
+        # Control: without the protection the same model would suggest changing age.
+        free = counterfactuals(model, record, schema=unlocked)
         changed = {c.feature for s in free.suggestions for c in s.changes}
         would_use_age += "age_in_years" in changed
     assert would_use_age > 0
@@ -162,3 +158,23 @@ def test_breakdown_adds_up_to_the_score(
         parts = breakdown(m, record)
         assert parts.total == pytest.approx(m.score([record])[0].score, abs=1e-6)
         assert len(parts.features) == len(schema.features)
+
+
+def test_the_declared_schema_governs_a_version_trained_without_the_flags(
+    schema: FeatureSchema, german: pd.DataFrame
+) -> None:
+    """A version trained before features were declared immutable still never gets them
+    changed when the API passes its declared schema."""
+    bare = schema.model_copy(deep=True)
+    for f in bare.features:
+        f.immutable = False
+        f.actionable_categories = None
+    old = train_tiny(bare, german, rounds=60)
+    locked = schema.unchangeable
+    touched_without = 0
+    for record in _records(schema, german)[:150]:
+        governed = counterfactuals(old, record, schema=schema)
+        assert not {c.feature for s in governed.suggestions for c in s.changes} & locked
+        loose = counterfactuals(old, record)
+        touched_without += bool({c.feature for s in loose.suggestions for c in s.changes} & locked)
+    assert touched_without > 0
