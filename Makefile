@@ -62,6 +62,7 @@ hooks: install ## Install the git pre-commit hook (.pre-commit-config.yaml)
 bench: install ## Benchmarks (print figures; not part of test)
 	$(PY) benchmarks/quality.py
 	$(PY) benchmarks/training_scale.py
+	$(PY) benchmarks/validation_scale.py
 
 clean: ## Remove local state (embedded store, caches)
 	rm -rf .credit-scoring .pytest_cache .mypy_cache .ruff_cache

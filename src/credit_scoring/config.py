@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     )
     model_name: str = Field(default="credit-scoring", description="Registered model name.")
     experiment_name: str = Field(default="credit-scoring", description="MLflow experiment.")
+    registry_username: str | None = Field(
+        default=None,
+        description="Identity on an MLflow server with basic auth (the writer for training and "
+        "promotion, the read-only identity for the API); MLFLOW_TRACKING_USERNAME also works.",
+    )
+    registry_password: SecretStr | None = None
+    registry_password_file: str | None = None
 
     # --- Training ----------------------------------------------------------------------------
     seed: int = 42
@@ -165,6 +172,37 @@ class Settings(BaseSettings):
         "(at least 6 months: EU AI Act Art. 19/26(6) log retention; the default, 25 months, "
         "also covers Reg B's record retention for adverse action notices).",
     )
+    ledger_spool_dir: Path | None = Field(
+        default=None,
+        description="Local spool the API writes decision records to before answering "
+        "(default <home>/ledger-spool; a persistent volume in Kubernetes).",
+    )
+    ledger_spool_max_bytes: int = Field(
+        default=1 << 30,
+        ge=1 << 16,
+        description="Unshipped records the spool may hold (database down) before the policy "
+        "applies.",
+    )
+    ledger_spool_segment_bytes: int = Field(default=8 << 20, ge=1 << 12)
+    ledger_fsync_interval_s: float = Field(
+        default=0.05,
+        gt=0,
+        description="Spool fsync period: the most a host power loss can lose (a process crash "
+        "loses nothing).",
+    )
+    ledger_full_policy: Literal["reject", "drop"] = Field(
+        default="reject",
+        description="Spool full or disk error: 'reject' answers 503 without a decision; 'drop' "
+        "answers and counts and logs each lost record.",
+    )
+    ledger_ship_batch: int = Field(default=1000, ge=1)
+    ledger_shutdown_timeout_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="At shutdown, time the shipper gets to ship the rest of the spool (what is "
+        "left is shipped by the next process). Keep the sum of uvicorn's graceful timeout and "
+        "this below Kubernetes' terminationGracePeriodSeconds.",
+    )
 
     # --- Monitoring (drift of the live prediction log against the training reference) -------
     monitor_window_hours: float = Field(
@@ -201,6 +239,7 @@ class Settings(BaseSettings):
             "officer_api_keys",
             "auditor_api_keys",
             "ui_session_secret",
+            "registry_password",
         ):
             if getattr(self, name) is None:
                 value = _read_secret_file(getattr(self, f"{name}_file"))
@@ -234,6 +273,10 @@ class Settings(BaseSettings):
     @property
     def resolved_model_cache_dir(self) -> Path:
         return self.model_cache_dir or self.home / "model-cache"
+
+    @property
+    def resolved_ledger_spool_dir(self) -> Path:
+        return self.ledger_spool_dir or self.home / "ledger-spool"
 
     @property
     def ledger_path(self) -> Path:

@@ -70,14 +70,34 @@ class MlflowServer:
 
 
 def start_mlflow(
-    root: Path, port: int | None = None, backend_store_uri: str | None = None
+    root: Path,
+    port: int | None = None,
+    backend_store_uri: str | None = None,
+    auth_admin_password: str | None = None,
 ) -> MlflowServer:
     """An ``mlflow server`` on a SQLite store under ``root`` (or ``backend_store_uri``), serving
-    artifacts through its proxy (webhooks to 127.0.0.1 allowed)."""
+    artifacts through its proxy (webhooks to 127.0.0.1 allowed). With ``auth_admin_password``:
+    MLflow's basic-auth app (user ``admin``, ``default_permission = READ``)."""
     port = port or free_port()
     root.mkdir(parents=True, exist_ok=True)
+    auth_env: dict[str, str] = {}
+    auth_args: list[str] = []
+    if auth_admin_password is not None:
+        ini = root / "basic_auth.ini"
+        ini.write_text(
+            "[mlflow]\ndefault_permission = READ\n"
+            f"database_uri = sqlite:///{root / 'basic_auth.db'}\nadmin_username = admin\n"
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        )
+        auth_env = {
+            "MLFLOW_AUTH_CONFIG_PATH": str(ini),
+            "MLFLOW_AUTH_ADMIN_PASSWORD": auth_admin_password,
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-only-secret-key",
+        }
+        auth_args = ["--app-name", "basic-auth"]
     env = {
         **os.environ,
+        **auth_env,
         "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
         "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
         # The job runner starts ~7 huey worker processes per server; tests need none of them.
@@ -100,6 +120,7 @@ def start_mlflow(
             str(port),
             "--workers",
             "1",
+            *auth_args,
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -417,6 +417,61 @@ def generate(
     out.print(f"Wrote {rows:,} rows to {output} (default rate {frame['default'].mean():.3f}).")
 
 
+def _secret(value: str | None, file: Path | None, what: str) -> str:
+    if file is not None:
+        if not file.is_file():
+            raise ValueError(f"{what}: secret file {str(file)!r} does not exist")
+        return file.read_text(encoding="utf-8").strip()
+    if not value:
+        raise ValueError(f"{what}: give the password or a file holding it")
+    return value
+
+
+@app.command("registry-access")
+def registry_access(
+    admin_user: Annotated[str, typer.Option(envvar="MLFLOW_AUTH_ADMIN_USERNAME")] = "admin",
+    admin_password: Annotated[
+        str | None, typer.Option(envvar="MLFLOW_AUTH_ADMIN_PASSWORD", show_default=False)
+    ] = None,
+    admin_password_file: Annotated[
+        Path | None, typer.Option(envvar="MLFLOW_AUTH_ADMIN_PASSWORD_FILE")
+    ] = None,
+    writer_user: Annotated[
+        str, typer.Option(envvar="CREDIT_SCORING_REGISTRY_WRITER_USERNAME")
+    ] = "credit-scoring-writer",
+    writer_password_file: Annotated[
+        Path | None, typer.Option(envvar="CREDIT_SCORING_REGISTRY_WRITER_PASSWORD_FILE")
+    ] = None,
+    reader_user: Annotated[
+        str, typer.Option(envvar="CREDIT_SCORING_REGISTRY_READER_USERNAME")
+    ] = "credit-scoring-reader",
+    reader_password_file: Annotated[
+        Path | None, typer.Option(envvar="CREDIT_SCORING_REGISTRY_READER_PASSWORD_FILE")
+    ] = None,
+) -> None:
+    """Set up MLflow basic-auth identities: a writer (training, promotion) and a read-only
+    identity for the APIs (403 on alias changes). Idempotent; passwords from secret files."""
+    from credit_scoring.registry.access import Identity, RegistryAccessError, ensure_registry_access
+
+    settings = get_settings()
+    with _user_errors():
+        if settings.embedded:
+            raise ValueError("registry-access needs MLFLOW_TRACKING_URI (a tracking server)")
+        try:
+            actions = ensure_registry_access(
+                settings.resolved_tracking_uri,
+                admin=Identity(admin_user, _secret(admin_password, admin_password_file, "admin")),
+                writer=Identity(writer_user, _secret(None, writer_password_file, "writer")),
+                reader=Identity(reader_user, _secret(None, reader_password_file, "reader")),
+                model_name=settings.model_name,
+                experiment_name=settings.experiment_name,
+            )
+        except RegistryAccessError as exc:
+            raise ValueError(str(exc)) from None
+    for action in actions:
+        out.print(action, highlight=False)
+
+
 ledger_app = typer.Typer(
     help="The decision ledger (every scored application and review): verify, purge.",
     no_args_is_help=True,

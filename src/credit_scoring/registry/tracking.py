@@ -22,6 +22,7 @@ def configure_mlflow(settings: Settings) -> str:
         settings.home.mkdir(parents=True, exist_ok=True)
         # Quieter first-time migrations of the SQLite store.
         logging.getLogger("alembic").setLevel(logging.WARNING)
+    use_registry_credentials(settings)
     uri = settings.resolved_tracking_uri
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -37,5 +38,20 @@ def configure_mlflow(settings: Settings) -> str:
 
 def client(settings: Settings) -> MlflowClient:
     """An MlflowClient bound to the configured tracking and registry URI."""
+    use_registry_credentials(settings)
     uri = settings.resolved_tracking_uri
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def use_registry_credentials(settings: Settings) -> None:
+    """Hand the configured registry identity to MLflow's client (startup, not per request).
+
+    MLflow's REST client reads ``MLFLOW_TRACKING_USERNAME``/``_PASSWORD`` from the environment;
+    they are set from ``CREDIT_SCORING_REGISTRY_USERNAME`` and the password (or its ``_FILE``)
+    unless already given, so the password can come from a mounted secret file.
+    """
+    if settings.registry_username and settings.registry_password is not None:
+        os.environ.setdefault("MLFLOW_TRACKING_USERNAME", settings.registry_username)
+        os.environ.setdefault(
+            "MLFLOW_TRACKING_PASSWORD", settings.registry_password.get_secret_value()
+        )
