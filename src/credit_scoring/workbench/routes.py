@@ -294,7 +294,9 @@ def workbench_router(
         loaded = served(request)
         inputs = application.model_dump()
         result = loaded.model.score([inputs], max_reasons=settings.max_reasons)[0]
-        decision_id = getattr(request.state, "request_id", None) or uuid.uuid4().hex
+        # A fresh id, not the request id: a client chooses its X-Request-ID, and the ledger is
+        # idempotent on decision ids (a reused id would show somebody else's decision).
+        decision_id = f"ui-{uuid.uuid4().hex}"
         record = decision_record(
             decision_id,
             model_name=loaded.name,
@@ -302,12 +304,14 @@ def workbench_router(
             inputs=inputs,
             result=result,
             channel="ui",
-            request_id=decision_id,
+            request_id=getattr(request.state, "request_id", None),
             officer=session.name,
         )
         store = ledger(request)
         try:
-            await anyio.to_thread.run_sync(store.append, [record])
+            stored = await anyio.to_thread.run_sync(store.append, [record])
+            if stored.inserted != 1:
+                raise RuntimeError(f"decision id {decision_id} already in the ledger")
         except Exception as exc:
             raise HTTPException(
                 status.HTTP_503_SERVICE_UNAVAILABLE,
