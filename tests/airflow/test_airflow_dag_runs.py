@@ -82,8 +82,9 @@ def test_promotion_dag_moves_production(env: dict[str, Any]) -> None:
 
 def _write_window(frame: pd.DataFrame, start: datetime, version: str) -> None:
     """Log ``frame`` (features + model outputs) the way the scoring API does (JSONL files)."""
-    from credit_scoring.api.prediction_log import JsonlSink, make_row
+    from credit_scoring.api.prediction_log import JsonlSink
     from credit_scoring.config import Settings
+    from credit_scoring.predictions.record import make_row
 
     sink = JsonlSink(Settings().prediction_log_dir)
     features = [c for c in frame.columns if c not in {"probability", "score", "decision"}]
@@ -112,7 +113,8 @@ def _write_window(frame: pd.DataFrame, start: datetime, version: str) -> None:
 
 def _scored(sample: pd.DataFrame, tmp: Path) -> pd.DataFrame:
     """Score a sample of applicants with the real production model."""
-    from credit_scoring.scoring.model import load_credit_model, predict_frame
+    from credit_scoring.scoring.model import load_credit_model
+    from credit_scoring.scoring.pyfunc import predict_frame
 
     model = load_credit_model(f"models:/{MODEL}@production", tmp)
     feats = sample.drop(columns=["probability", "score", "decision"], errors="ignore")
