@@ -399,9 +399,7 @@ def workbench_router(
         signed_in(request)
         history = await history_of(request, decision_id)
         version = str(history.decision.body["model_version"])
-        scaling = scaling_for(request, version) or ScoreScaling(
-            pdo=settings.pdo, base_points=settings.base_points, base_odds=settings.base_odds
-        )
+        scaling = scaling_for(request, version) or settings.scaling
         try:
             html = render_notice(history, scaling, settings.lender_name)
         except NoticeUnavailable as exc:
