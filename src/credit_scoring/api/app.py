@@ -26,9 +26,10 @@ from credit_scoring.api.auth import KeyChecker
 from credit_scoring.api.logs import configure_logging
 from credit_scoring.api.metrics import ApiMetrics
 from credit_scoring.api.model_manager import ModelManager, ModelSource, ScoringModel
+from credit_scoring.api.offline_docs import docs_router
 from credit_scoring.api.prediction_log import make_prediction_logger
 from credit_scoring.api.responses import add_exception_handlers
-from credit_scoring.api.routes import routers, scoring
+from credit_scoring.api.routes import routers, scoring, workbench
 from credit_scoring.api.schemas import (
     APPLICATION_MODEL_NAME,
     BATCH_MODEL_NAME,
@@ -39,6 +40,8 @@ from credit_scoring.api.schemas import (
 from credit_scoring.api.state import ApiState, bundled_schema_path
 from credit_scoring.config import Settings, get_settings
 from credit_scoring.data.schema import FeatureSchema
+from credit_scoring.decisions.review import OverrideMetrics
+from credit_scoring.ledger import open_ledger
 
 __all__ = ["bundled_schema_path", "create_app"]
 
@@ -70,6 +73,9 @@ def create_app(
         lifespan=lifespan,
         # FastAPI's native OpenTelemetry checks its providers on every request; off unless asked.
         telemetry=_telemetry(settings.api_opentelemetry),
+        # /docs is served from the package (offline_docs), not from a CDN; no /redoc.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.api = api
     # add_middleware wraps: the last added runs first.
@@ -81,6 +87,8 @@ def create_app(
     scoring.add_routes(app.router)
     for router in routers:
         app.include_router(router)
+    app.include_router(docs_router(app.title, app.openapi_url or "/openapi.json"))
+    app.include_router(workbench.router_for(api))
     app.openapi = partial(openapi, app, api)  # type: ignore[method-assign]
     return app
 
@@ -114,6 +122,8 @@ def build_state(
         metrics=metrics,
         predlog=make_prediction_logger(settings, metrics),
         new_manager=lambda: ModelManager(settings, schema, metrics, **manager_kwargs),
+        ledger=open_ledger(settings),
+        overrides=OverrideMetrics(metrics.registry, metrics.decisions),
     )
 
 

@@ -25,6 +25,8 @@ from credit_scoring.api.model_manager import LoadedModel, ModelManager
 from credit_scoring.api.prediction_log import PostgresSink, PredictionLogger
 from credit_scoring.config import Settings
 from credit_scoring.data.schema import FeatureSchema
+from credit_scoring.decisions.review import OverrideMetrics
+from credit_scoring.ledger import LedgerStore
 
 logger = logging.getLogger("credit_scoring.api")
 
@@ -36,7 +38,8 @@ def bundled_schema_path() -> Path:
 
 @dataclass(eq=False)
 class ApiState:
-    """Settings, request models, keys, metrics, the prediction log and the model manager."""
+    """Settings, request models, keys, metrics, the prediction log, the decision ledger (read by
+    the decision routes, written by the workbench and reviews) and the model manager."""
 
     settings: Settings
     schema: FeatureSchema
@@ -47,6 +50,8 @@ class ApiState:
     metrics: ApiMetrics
     predlog: PredictionLogger
     new_manager: Callable[[], ModelManager]
+    ledger: LedgerStore
+    overrides: OverrideMetrics
     #: Set while the app runs (:meth:`running`); a new one per lifespan.
     manager: ModelManager | None = field(default=None, init=False)
 
@@ -61,6 +66,11 @@ class ApiState:
             )
         request_state["model_version"] = loaded.version
         return loaded
+
+    @property
+    def current(self) -> LoadedModel | None:
+        """The served model, or None (no 503: for pages that say so themselves)."""
+        return self.manager.current if self.manager is not None else None
 
     @property
     def last_error(self) -> str | None:
@@ -90,4 +100,5 @@ class ApiState:
         finally:
             await manager.stop()
             await anyio.to_thread.run_sync(self.predlog.close)
+            await anyio.to_thread.run_sync(self.ledger.close)
             logger.info("scoring API stopped; prediction log flushed")
