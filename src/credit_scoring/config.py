@@ -184,6 +184,21 @@ class Settings(BaseSettings):
         "the OpenTelemetry providers configured in the process).",
     )
     api_log_level: str = Field(default="INFO", description="Log level of the scoring API.")
+    api_header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A connection whose request headers are not complete within this is "
+        "answered 408 and closed (slow clients; `credit-scoring serve`).",
+    )
+    api_body_timeout_s: float = Field(
+        default=30.0, gt=0, description="A request body not received within this gets 408."
+    )
+    api_graceful_shutdown_s: float = Field(
+        default=15.0,
+        ge=1,
+        description="After SIGTERM, in-flight requests get this long (uvicorn's "
+        "timeout_graceful_shutdown) before the ledger's shutdown timeout starts.",
+    )
     model_cache_dir: Path | None = Field(default=None, description="Default: <home>/model-cache.")
     database_url: SecretStr | None = Field(
         default=None, description="PostgreSQL URL for the prediction log; unset: local files."
@@ -333,10 +348,6 @@ class Settings(BaseSettings):
     def ledger_path(self) -> Path:
         """The embedded decision ledger (SQLite) used when no database URL is set."""
         return self.home / "ledger.db"
-
-    @property
-    def prediction_log_dir(self) -> Path:
-        return self.home / "predictions"
 
     def api_key_list(self) -> list[str]:
         """Scoring API keys (empty when none configured)."""

@@ -81,34 +81,37 @@ def test_promotion_dag_moves_production(env: dict[str, Any]) -> None:
 
 
 def _write_window(frame: pd.DataFrame, start: datetime, version: str) -> None:
-    """Log ``frame`` (features + model outputs) the way the scoring API does (JSONL files)."""
-    from credit_scoring.api.prediction_log import JsonlSink
+    """Record ``frame`` (features + model outputs) the way the scoring API does (the ledger)."""
     from credit_scoring.config import Settings
-    from credit_scoring.predictions.record import make_row
+    from credit_scoring.ledger import open_ledger
 
-    sink = JsonlSink(Settings().prediction_log_dir)
     features = [c for c in frame.columns if c not in {"probability", "score", "decision"}]
-    rows = []
+    records = []
     for i, rec in enumerate(frame.to_dict(orient="records")):
         inputs = {
             k: (v.item() if isinstance(v, np.generic) else v)
             for k, v in rec.items()
             if k in features
         }
-        rows.append(
-            make_row(
-                request_id=uuid.uuid4().hex,
-                model_name=MODEL,
-                model_version=version,
-                inputs=inputs,
-                probability=float(rec["probability"]),
-                score=float(rec["score"]),
-                decision=str(rec["decision"]),
-                latency_ms=1.0,
-                ts=start + timedelta(seconds=30 * i),
-            )
+        records.append(
+            {
+                "decision_id": uuid.uuid4().hex,
+                "ts": start + timedelta(seconds=30 * i),
+                "model_name": MODEL,
+                "model_version": version,
+                "inputs": inputs,
+                "probability": float(rec["probability"]),
+                "score": float(rec["score"]),
+                "decision": str(rec["decision"]),
+                "reasons": [],
+                "latency_ms": 1.0,
+            }
         )
-    sink.write(rows)
+    store = open_ledger(Settings())
+    try:
+        store.append(records)
+    finally:
+        store.close()
 
 
 def _scored(sample: pd.DataFrame, tmp: Path) -> pd.DataFrame:
@@ -129,7 +132,7 @@ def _reference(env: dict[str, Any], tmp: Path) -> pd.DataFrame:
 
 
 def _monitor(env: dict[str, Any], start: datetime, end: datetime) -> tuple[Any, dict[str, Any]]:
-    conf = {"window_start": start.isoformat(), "window_end": end.isoformat(), "source": "files"}
+    conf = {"window_start": start.isoformat(), "window_end": end.isoformat(), "source": "embedded"}
     run = _run(env["dagbag"], "credit_scoring_monitoring", conf)
     assert str(run.state) == "success", _task_states(run)
     exp = env["client"].get_experiment_by_name(f"{MODEL}-monitoring")

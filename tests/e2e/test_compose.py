@@ -240,6 +240,9 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         "POSTGRES_DB": "mlflow",
         "CREDIT_SCORING_API_KEYS": f"{secrets.token_urlsafe(24)},{secrets.token_urlsafe(24)}",
         "CREDIT_SCORING_ADMIN_API_KEY": secrets.token_urlsafe(24),
+        "MLFLOW_ADMIN_PASSWORD": secrets.token_urlsafe(18),
+        "MLFLOW_WRITER_PASSWORD": secrets.token_urlsafe(18),
+        "MLFLOW_READER_PASSWORD": secrets.token_urlsafe(18),
         "CREDIT_SCORING_RELOAD_INTERVAL_S": "2",
         "MLFLOW_HOST_PORT": str(_free_port()),
         "API_HOST_PORT": str(_free_port()),
@@ -262,8 +265,11 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 
 
 def test_compose_stack_end_to_end(stack: Stack) -> None:
-    """The deployment guide's local stack, from build to restarts, over real HTTP."""
-    with httpx.Client(timeout=30) as http:
+    """The deployment guide's local stack, from build to restarts, over real HTTP.
+
+    MLflow runs with basic auth: the test reads the registry as the admin."""
+    admin = ("admin", stack.env["MLFLOW_ADMIN_PASSWORD"])
+    with httpx.Client(timeout=30, auth=admin) as http:
         _exercise(stack, http)
 
 
@@ -319,6 +325,15 @@ def _exercise(stack: Stack, http: httpx.Client) -> None:
     versions = _registry_versions(http, mlflow_url)
     assert [v["version"] for v in versions] == ["1"]
     assert _aliases(http, mlflow_url)["production"] == "1"
+    # Registry access control: nobody anonymous; the API's read-only identity cannot move
+    # `production` (403), the writer could.
+    assert httpx.get(f"{mlflow_url}/api/2.0/mlflow/registered-models/get",
+                     params={"name": MODEL_NAME}).status_code == 401  # fmt: skip
+    alias = {"name": MODEL_NAME, "alias": "production", "version": "1"}
+    reader = ("credit-scoring-reader", env["MLFLOW_READER_PASSWORD"])
+    moved = httpx.post(f"{mlflow_url}/api/2.0/mlflow/registered-models/alias", json=alias,
+                       auth=reader, timeout=30)  # fmt: skip
+    assert moved.status_code == 403, moved.text
 
     # 3. The API serves version 1 to callers with a key, and only to them.
     stack.run("up", "-d", "--wait", "--wait-timeout", "240", "api", timeout=300)
@@ -346,11 +361,11 @@ def _exercise(stack: Stack, http: httpx.Client) -> None:
         headers={"X-API-Key": key},
     )
     assert bad_input.status_code == 422 and "credit_amount" in bad_input.text, bad_input.text
-    # The API writes its prediction log into PostgreSQL (database `predictions`).
+    # The API records every decision in the ledger in PostgreSQL (database `predictions`).
     logged = _wait_for(
-        "prediction_log rows",
+        "decision_ledger rows",
         lambda: (
-            int(stack.psql("predictions", "SELECT count(*) FROM prediction_log") or 0)
+            int(stack.psql("predictions", "SELECT count(*) FROM decision_ledger") or 0)
             >= len(applications)
         ),
         60,
@@ -384,7 +399,7 @@ def _exercise(stack: Stack, http: httpx.Client) -> None:
 
     # 6. Restarting PostgreSQL loses nothing registered.
     registered = _registry_snapshot(http, mlflow_url)
-    log_rows = int(stack.psql("predictions", "SELECT count(*) FROM prediction_log"))
+    log_rows = int(stack.psql("predictions", "SELECT count(*) FROM decision_ledger"))
     stack.run("restart", "postgres", timeout=120)
     stack.run("up", "-d", "--wait", "--wait-timeout", "120", "postgres", timeout=180)
     after_restart = _wait_for(
@@ -401,8 +416,8 @@ def _exercise(stack: Stack, http: httpx.Client) -> None:
     # The API still scores with version 2 and logs again once PostgreSQL is back.
     assert _score(http, api_url, key, applications[0])["model_version"] == "2"
     _wait_for(
-        "prediction_log to grow after the PostgreSQL restart",
-        lambda: int(stack.psql("predictions", "SELECT count(*) FROM prediction_log")) > log_rows,
+        "decision_ledger to grow after the PostgreSQL restart",
+        lambda: int(stack.psql("predictions", "SELECT count(*) FROM decision_ledger")) > log_rows,
         60,
         2,
     )

@@ -159,3 +159,36 @@ def fresh_database(prefix: str = "cs_test") -> Iterator[str]:
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+@contextmanager
+def hung_server() -> Iterator[int]:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers (a hung database);
+    yields its port."""
+    import socket
+    import threading
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    held: list[socket.socket] = []
+    stopping = threading.Event()
+
+    def accept() -> None:
+        sock.settimeout(0.2)
+        while not stopping.is_set():
+            try:
+                held.append(sock.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield int(sock.getsockname()[1])
+    finally:
+        stopping.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        sock.close()

@@ -4,8 +4,8 @@ Run it with ``credit-scoring serve`` or ``uvicorn --factory credit_scoring.api.a
 (the factory reads settings from the environment). The request path, file by file: the
 middlewares (:mod:`~credit_scoring.api.middleware`), the router, a route module
 (:mod:`~credit_scoring.api.routes`), the scoring service (:mod:`~credit_scoring.api.service`),
-the served model (:mod:`~credit_scoring.api.model_manager`) and the prediction log
-(:mod:`~credit_scoring.api.prediction_log`). Shared state:
+the served model (:mod:`~credit_scoring.api.model_manager`) and the decision recorder
+(:mod:`credit_scoring.ledger.recorder`: spool, shipper, ledger). Shared state:
 :class:`~credit_scoring.api.state.ApiState`.
 """
 
@@ -27,7 +27,6 @@ from credit_scoring.api.logs import configure_logging
 from credit_scoring.api.metrics import ApiMetrics
 from credit_scoring.api.model_manager import ModelManager, ModelSource, ScoringModel
 from credit_scoring.api.offline_docs import docs_router
-from credit_scoring.api.prediction_log import make_prediction_logger
 from credit_scoring.api.responses import add_exception_handlers
 from credit_scoring.api.routes import routers, scoring, workbench
 from credit_scoring.api.schemas import (
@@ -37,11 +36,13 @@ from credit_scoring.api.schemas import (
     build_batch_model,
     example_application,
 )
+from credit_scoring.api.slow_clients import BodyTimeoutMiddleware
 from credit_scoring.api.state import ApiState, bundled_schema_path
 from credit_scoring.config import Settings, get_settings
 from credit_scoring.data.schema import FeatureSchema
 from credit_scoring.decisions.review import OverrideMetrics
-from credit_scoring.ledger import open_ledger
+from credit_scoring.ledger.metrics import LedgerCollector
+from credit_scoring.ledger.recorder import open_recorder
 
 __all__ = ["bundled_schema_path", "create_app"]
 
@@ -62,9 +63,9 @@ def create_app(
     api = build_state(settings, source_factory=source_factory, loader=loader)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with api.running():
-            yield
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        async with api.running() as state:
+            yield state
 
     app = FastAPI(
         title="Credit scoring API",
@@ -79,6 +80,7 @@ def create_app(
     )
     app.state.api = api
     # add_middleware wraps: the last added runs first.
+    app.add_middleware(BodyTimeoutMiddleware, timeout_s=settings.api_body_timeout_s)
     app.add_middleware(middleware.BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(middleware.ErrorMiddleware, metrics=api.metrics)
     app.add_middleware(middleware.TelemetryMiddleware, metrics=api.metrics)
@@ -103,12 +105,15 @@ def build_state(
     source_factory: Callable[[], ModelSource] | None = None,
     loader: Callable[[Path], ScoringModel] | None = None,
 ) -> ApiState:
-    """The app's shared state: request models from the feature schema, keys, metrics, log."""
+    """The app's shared state: request models from the feature schema, keys, metrics, the
+    decision recorder (not started) and the model manager factory."""
     keys = KeyChecker(settings)
     schema = FeatureSchema.load(settings.api_schema_path or bundled_schema_path())
     example = example_application(schema)
     application_model = build_application_model(schema, example)
     metrics = ApiMetrics()
+    recorder = open_recorder(settings)
+    metrics.registry.register(LedgerCollector(recorder.stats))
     manager_kwargs: dict[str, Any] = {"source_factory": source_factory}
     if loader is not None:
         manager_kwargs["loader"] = loader
@@ -120,9 +125,8 @@ def build_state(
         batch_model=build_batch_model(application_model, settings.max_batch_size),
         keys=keys,
         metrics=metrics,
-        predlog=make_prediction_logger(settings, metrics),
+        recorder=recorder,
         new_manager=lambda: ModelManager(settings, schema, metrics, **manager_kwargs),
-        ledger=open_ledger(settings),
         overrides=OverrideMetrics(metrics.registry, metrics.decisions),
     )
 

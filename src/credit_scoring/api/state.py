@@ -22,11 +22,12 @@ from pydantic import BaseModel
 from credit_scoring.api.auth import KeyChecker
 from credit_scoring.api.metrics import ApiMetrics
 from credit_scoring.api.model_manager import LoadedModel, ModelManager
-from credit_scoring.api.prediction_log import PostgresSink, PredictionLogger
+from credit_scoring.api.slow_clients import STATE_KEY
 from credit_scoring.config import Settings
 from credit_scoring.data.schema import FeatureSchema
 from credit_scoring.decisions.review import OverrideMetrics
 from credit_scoring.ledger import LedgerStore
+from credit_scoring.ledger.recorder import DecisionRecorder
 
 logger = logging.getLogger("credit_scoring.api")
 
@@ -38,8 +39,9 @@ def bundled_schema_path() -> Path:
 
 @dataclass(eq=False)
 class ApiState:
-    """Settings, request models, keys, metrics, the prediction log, the decision ledger (read by
-    the decision routes, written by the workbench and reviews) and the model manager."""
+    """Settings, request models, keys, metrics, the decision recorder (its ledger store is read
+    by the decision routes, written by the workbench and reviews), override metrics and the
+    model manager."""
 
     settings: Settings
     schema: FeatureSchema
@@ -48,9 +50,8 @@ class ApiState:
     batch_model: type[BaseModel]
     keys: KeyChecker
     metrics: ApiMetrics
-    predlog: PredictionLogger
+    recorder: DecisionRecorder
     new_manager: Callable[[], ModelManager]
-    ledger: LedgerStore
     overrides: OverrideMetrics
     #: Set while the app runs (:meth:`running`); a new one per lifespan.
     manager: ModelManager | None = field(default=None, init=False)
@@ -68,6 +69,11 @@ class ApiState:
         return loaded
 
     @property
+    def ledger(self) -> LedgerStore:
+        """The decision ledger's store (the one the recorder ships to)."""
+        return self.recorder.store
+
+    @property
     def current(self) -> LoadedModel | None:
         """The served model, or None (no 503: for pages that say so themselves)."""
         return self.manager.current if self.manager is not None else None
@@ -78,15 +84,13 @@ class ApiState:
         return self.manager.last_error if self.manager is not None else "not started"
 
     @asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        """Start the prediction-log writer and the model manager; stop and flush on exit."""
+    async def running(self) -> AsyncIterator[dict[str, Any]]:
+        """Start the decision recorder (spool + shipper) and the model manager; on exit stop
+        them: the spool is fsync'd, the shipper gets ``ledger_shutdown_timeout_s`` to ship the
+        rest (what remains is shipped by the next process). Yields the lifespan state."""
         manager = self.manager = self.new_manager()
-        if isinstance(self.predlog.sink, PostgresSink):
-            try:
-                await anyio.to_thread.run_sync(self.predlog.sink.ensure_table)
-            except Exception as exc:
-                logger.error("prediction log database unreachable at start (will retry): %s", exc)
-        self.predlog.start()
+        # The database is never waited for here: records go to the spool, the shipper retries.
+        await anyio.to_thread.run_sync(self.recorder.start)
         manager.start()
         settings = self.settings
         logger.info(
@@ -96,9 +100,15 @@ class ApiState:
             settings.resolved_tracking_uri,
         )
         try:
-            yield
+            yield {STATE_KEY: self.slow_client}
         finally:
             await manager.stop()
-            await anyio.to_thread.run_sync(self.predlog.close)
-            await anyio.to_thread.run_sync(self.ledger.close)
-            logger.info("scoring API stopped; prediction log flushed")
+            shipped = await anyio.to_thread.run_sync(self.recorder.close)
+            logger.info(
+                "scoring API stopped; decision records %s",
+                "all stored in the ledger" if shipped else "kept in the spool for the next start",
+            )
+
+    def slow_client(self, phase: str) -> None:
+        """Count a client cut off for sending its headers or body too slowly."""
+        self.metrics.slow_clients.labels(phase).inc()

@@ -311,7 +311,8 @@ def monitor(
     ] = None,
     end: Annotated[datetime | None, typer.Option(help="Window end (UTC); default: now.")] = None,
     source: Annotated[
-        str, typer.Option(help="Prediction log: auto (database if configured), postgres, files.")
+        str,
+        typer.Option(help="Decision ledger: auto (database if configured), postgres, embedded."),
     ] = "auto",
     alias: Annotated[str, typer.Option(help="Model whose training data is the reference.")] = (
         "production"
@@ -323,13 +324,13 @@ def monitor(
     """Drift of the prediction log against the training reference; exit 4 when drift is found."""
     from credit_scoring.monitoring.run import run_monitoring
 
-    if source not in ("auto", "postgres", "files"):
+    if source not in ("auto", "postgres", "embedded"):
         console.print(
-            f"[bold red]error:[/] --source must be auto, postgres or files, not {source!r}"
+            f"[bold red]error:[/] --source must be auto, postgres or embedded, not {source!r}"
         )
         raise typer.Exit(EXIT_USER_ERROR)
     settings = _settings()
-    chosen = cast(Literal["auto", "postgres", "files"], source)
+    chosen = cast(Literal["auto", "postgres", "embedded"], source)
     report = _run(
         lambda: run_monitoring(
             settings, start, end, source=chosen, alias=alias, log_to_mlflow=not no_log
@@ -473,12 +474,20 @@ def registry_access(
     writer_user: Annotated[
         str, typer.Option(envvar="CREDIT_SCORING_REGISTRY_WRITER_USERNAME")
     ] = "credit-scoring-writer",
+    writer_password: Annotated[
+        str | None,
+        typer.Option(envvar="CREDIT_SCORING_REGISTRY_WRITER_PASSWORD", show_default=False),
+    ] = None,
     writer_password_file: Annotated[
         Path | None, typer.Option(envvar="CREDIT_SCORING_REGISTRY_WRITER_PASSWORD_FILE")
     ] = None,
     reader_user: Annotated[
         str, typer.Option(envvar="CREDIT_SCORING_REGISTRY_READER_USERNAME")
     ] = "credit-scoring-reader",
+    reader_password: Annotated[
+        str | None,
+        typer.Option(envvar="CREDIT_SCORING_REGISTRY_READER_PASSWORD", show_default=False),
+    ] = None,
     reader_password_file: Annotated[
         Path | None, typer.Option(envvar="CREDIT_SCORING_REGISTRY_READER_PASSWORD_FILE")
     ] = None,
@@ -495,8 +504,12 @@ def registry_access(
             actions = ensure_registry_access(
                 settings.resolved_tracking_uri,
                 admin=Identity(admin_user, _secret(admin_password, admin_password_file, "admin")),
-                writer=Identity(writer_user, _secret(None, writer_password_file, "writer")),
-                reader=Identity(reader_user, _secret(None, reader_password_file, "reader")),
+                writer=Identity(
+                    writer_user, _secret(writer_password, writer_password_file, "writer")
+                ),
+                reader=Identity(
+                    reader_user, _secret(reader_password, reader_password_file, "reader")
+                ),
                 model_name=settings.model_name,
                 experiment_name=settings.experiment_name,
             )

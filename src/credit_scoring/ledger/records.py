@@ -21,22 +21,16 @@ from typing import Any, Literal
 
 import orjson
 
+from credit_scoring.predictions.record import REQUIRED_FIELDS
+
 Kind = Literal["decision", "review"]
 
 #: ``prev_hash`` of the first entry of a ledger that was never purged.
 GENESIS_HASH = "0" * 64
 
-#: Fields every decision record must carry (more are kept as given, e.g. ``reasons``).
-DECISION_FIELDS = (
-    "decision_id",
-    "ts",
-    "model_name",
-    "model_version",
-    "inputs",
-    "probability",
-    "score",
-    "decision",
-)
+#: Fields every decision record must carry (the contract of ``predictions.record``; more are
+#: kept as given, e.g. ``reasons``).
+DECISION_FIELDS = REQUIRED_FIELDS
 
 #: Final decisions a human review may record.
 REVIEW_DECISIONS = ("approve", "decline")

@@ -16,7 +16,7 @@ MLflow lets any authenticated user create new experiments and models; only permi
 project's own model decide what is served. Clients authenticate with MLflow's standard
 ``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD``, or with
 ``CREDIT_SCORING_REGISTRY_USERNAME`` and ``CREDIT_SCORING_REGISTRY_PASSWORD_FILE`` (a secret file;
-see :func:`credit_scoring.registry.tracking.use_registry_credentials`).
+see :func:`credit_scoring.registry.gateway.use_registry_credentials`).
 """
 
 from __future__ import annotations

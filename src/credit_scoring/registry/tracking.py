@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import mlflow
 from mlflow import MlflowClient
 
 from credit_scoring.config import Settings
-from credit_scoring.registry.gateway import apply_http_policy
+from credit_scoring.registry.gateway import apply_http_policy, use_registry_credentials
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +43,3 @@ def client(settings: Settings) -> MlflowClient:
     use_registry_credentials(settings)
     uri = settings.resolved_tracking_uri
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
-
-
-def use_registry_credentials(settings: Settings) -> None:
-    """Hand the configured registry identity to MLflow's client (startup, not per request).
-
-    MLflow's REST client reads ``MLFLOW_TRACKING_USERNAME``/``_PASSWORD`` from the environment;
-    they are set from ``CREDIT_SCORING_REGISTRY_USERNAME`` and the password (or its ``_FILE``)
-    unless already given, so the password can come from a mounted secret file.
-    """
-    if settings.registry_username and settings.registry_password is not None:
-        os.environ.setdefault("MLFLOW_TRACKING_USERNAME", settings.registry_username)
-        os.environ.setdefault(
-            "MLFLOW_TRACKING_PASSWORD", settings.registry_password.get_secret_value()
-        )

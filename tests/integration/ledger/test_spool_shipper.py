@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -23,6 +21,7 @@ from typing import Any
 
 import psycopg2
 import pytest
+from helpers.servers import hung_server
 
 from credit_scoring.ledger.postgres import PostgresLedgerStore
 from credit_scoring.ledger.shipper import Shipper
@@ -68,29 +67,9 @@ def wait_for(predicate: Any, timeout: float, what: str) -> None:
 
 @pytest.fixture
 def hung_db() -> Iterator[str]:
-    """A TCP server that accepts connections and never answers (a hung database)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        sock.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(sock.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"postgresql://postgres@127.0.0.1:{sock.getsockname()[1]}/hung"
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    sock.close()
+    """A database URL whose server accepts connections and never answers."""
+    with hung_server() as port:
+        yield f"postgresql://postgres@127.0.0.1:{port}/hung"
 
 
 def test_records_ship_once_and_segments_are_deleted(tmp_path: Path, pg_url: str) -> None:
