@@ -17,9 +17,5 @@ def pending_reviews(
     end = (now or datetime.now(UTC)) + timedelta(seconds=1)
     start = end - timedelta(days=QUEUE_DAYS)
     reviewed = {e.decision_id for e in store.entries(start, end, kind="review")}
-    cases = [
-        e
-        for e in store.entries(start, end, kind="decision")
-        if e.body.get("decision") == "review" and e.decision_id not in reviewed
-    ]
-    return cases[:limit]
+    cases = store.entries(start, end, kind="decision", decision="review")
+    return [e for e in cases if e.decision_id not in reviewed][:limit]
