@@ -48,6 +48,9 @@ test-browser: install ## Workbench and /docs in headless Chromium (Selenium; scr
 test-airflow: ## Airflow DAG tests in their own virtualenv
 	bash airflow/run-tests.sh
 
+reliability: install ## Fault scenarios (hung/failing database, SIGTERM, kill -9): sent/answered/recorded/lost table
+	$(BIN)/pytest -q tests/integration/api/test_reliability.py
+
 test-e2e: install ## docker compose stack end to end
 	$(BIN)/pytest -q -m e2e tests/e2e
 
@@ -63,8 +66,9 @@ bench: install ## Benchmarks (print figures; not part of test)
 	$(PY) benchmarks/quality.py
 	$(PY) benchmarks/training_scale.py
 	$(PY) benchmarks/validation_scale.py
+	$(PY) benchmarks/ledger_spool.py
 
 clean: ## Remove local state (embedded store, caches)
 	rm -rf .credit-scoring .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install lock demo serve lint typecheck test-fast test-py test-browser test-airflow test-e2e test pre-commit hooks bench clean
+.PHONY: help install lock demo serve lint typecheck test-fast test-py test-browser test-airflow test-e2e reliability test pre-commit hooks bench clean

@@ -315,8 +315,10 @@ def _exercise(stack: Stack, http: httpx.Client) -> None:
     stack.run(
         "up", "-d", "--wait", "--wait-timeout", "240", "postgres", "mlflow-server", timeout=300
     )
-    assert http.get(f"{mlflow_url}/health").status_code == 200
-    assert http.get(f"{mlflow_url}/").status_code == 200, "MLflow UI is not served"
+    # Healthy means one worker answers; the others may still be starting (the basic-auth app
+    # loads for tens of seconds on a busy machine), so poll with a deadline.
+    _wait_for("mlflow /health", lambda: http.get(f"{mlflow_url}/health").status_code == 200, 120)
+    _wait_for("MLflow UI", lambda: http.get(f"{mlflow_url}/").status_code == 200, 120)
     # PostgreSQL is not published on the host.
     assert stack.run("port", "postgres", "5432", check=False).stdout.strip() in {"", ":0"}
 

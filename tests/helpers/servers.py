@@ -20,10 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from credit_scoring.config import Settings
 
 VENV_BIN = Path(sys.executable).parent
+#: Lines of the reliability suite's table, printed in pytest's terminal summary (conftest).
+RELIABILITY_TABLE = pytest.StashKey[list[str]]()
+
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 

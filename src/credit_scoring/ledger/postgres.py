@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from credit_scoring.ledger.records import LedgerError, StoredRow
-from credit_scoring.ledger.store import LedgerStore, ddl
+from credit_scoring.ledger.store import COLUMNS, LedgerStore, ddl
 
 #: Key of the advisory lock that serialises appends ("ledger" in ASCII).
 ADVISORY_LOCK_KEY = 0x6C6564676572
@@ -72,6 +72,17 @@ class PostgresLedgerStore(LedgerStore):
         except BaseException:
             self._drop()
             raise
+
+    def _insert(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
+        from psycopg2.extras import execute_values
+
+        # One multi-row INSERT per 1,000 rows instead of one round trip per row.
+        execute_values(
+            cur,
+            f"INSERT INTO decision_ledger ({', '.join(COLUMNS)}) VALUES %s",  # noqa: S608
+            rows,
+            page_size=1000,
+        )
 
     def _scan(self, cur: Any, sql: str) -> Iterator[StoredRow]:
         with cur.connection.cursor(name="ledger_scan") as named:

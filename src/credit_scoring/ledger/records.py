@@ -102,6 +102,8 @@ class VerifyResult:
 def utc_iso(value: datetime | str) -> str:
     """A timestamp as ISO 8601 UTC with microseconds and ``Z`` (naive values are UTC)."""
     if isinstance(value, str):
+        if len(value) == 27 and value[10] == "T" and value[19] == "." and value[-1] == "Z":
+            return value  # already canonical (records read back from the spool)
         try:
             value = datetime.fromisoformat(value)
         except ValueError as exc:

@@ -179,14 +179,18 @@ class LedgerStore(ABC):
                     digest,
                 )
             )
+        self._insert(cur, rows)
+        if rows:
+            self._set_meta(cur, {"head_seq": str(cursor.seq), "head_hash": cursor.hash})
+        return len(rows)
+
+    def _insert(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
+        """Insert chained rows (drivers may override with a faster bulk insert)."""
         marks = ", ".join("?" * len(COLUMNS))
         cur.executemany(
             self._sql(f"INSERT INTO decision_ledger ({', '.join(COLUMNS)}) VALUES ({marks})"),  # noqa: S608
             rows,
         )
-        if rows:
-            self._set_meta(cur, {"head_seq": str(cursor.seq), "head_hash": cursor.hash})
-        return len(rows)
 
     # --- public API ------------------------------------------------------------------------------
     def append(self, records: Iterable[Mapping[str, Any]]) -> AppendResult:
