@@ -25,7 +25,7 @@ lock: ## Re-resolve the lock files from pyproject.toml
 		-o infra/docker/mlflow/requirements.lock --python-version 3.11
 
 SERVE ?= --serve
-demo: install ## Embedded store: data -> train -> validate -> promote, then serve on :8000 (SERVE=--no-serve to skip)
+demo: install ## Embedded store: data -> train -> validate -> promote, then serve on :8000 with the workbench at /ui (SERVE=--no-serve to skip)
 	$(BIN)/credit-scoring demo $(SERVE)
 
 serve: install ## Serve the production model on 127.0.0.1:8000 without API keys (local use)
@@ -43,6 +43,9 @@ test-fast: install ## Unit tests only
 
 test-py: install ## Unit, model, integration and Helm tests (real MLflow, PostgreSQL, uvicorn)
 	$(BIN)/pytest -q --ignore=tests/airflow --ignore=tests/e2e --ignore=tests/k8s
+
+test-browser: install ## Workbench and /docs in headless Chromium (Selenium; screenshots in .artifacts/browser)
+	$(BIN)/pytest -q tests/browser
 
 test-airflow: ## Airflow DAG tests in their own virtualenv
 	bash airflow/run-tests.sh
@@ -77,4 +80,4 @@ bench-portfolio: install ## Portfolio scoring benchmark: 1M/5M/10M rows, local e
 clean: ## Remove local state (embedded store, caches)
 	rm -rf .credit-scoring .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install lock demo serve lint typecheck test-fast test-py test-airflow test-e2e test-k8s reliability test pre-commit hooks bench bench-portfolio clean
+.PHONY: help install lock demo serve lint typecheck test-fast test-py test-browser test-airflow test-e2e test-k8s reliability test pre-commit hooks bench bench-portfolio clean

@@ -203,6 +203,24 @@ class Settings(BaseSettings):
     admin_api_key_file: str | None = None
     webhook_secret: SecretStr | None = None
     webhook_secret_file: str | None = None
+    officer_api_keys: SecretStr | None = Field(
+        default=None, description="Comma-separated loan-officer keys (score, review, workbench)."
+    )
+    officer_api_keys_file: str | None = None
+    auditor_api_keys: SecretStr | None = Field(
+        default=None, description="Comma-separated auditor keys (read decisions, workbench)."
+    )
+    auditor_api_keys_file: str | None = None
+    ui_session_secret: SecretStr | None = Field(
+        default=None,
+        description="Key signing workbench session cookies; unset: a random key per process "
+        "(sessions end when the API restarts; set it when running several replicas).",
+    )
+    ui_session_secret_file: str | None = None
+    ui_session_hours: float = Field(default=8.0, gt=0, description="Workbench session lifetime.")
+    lender_name: str = Field(
+        default="Credit department", description="Lender named on adverse action notices."
+    )
     auth_disabled: bool = Field(
         default=False, description="Serve without API keys (local use only)."
     )
@@ -350,6 +368,9 @@ class Settings(BaseSettings):
             "admin_api_key",
             "webhook_secret",
             "database_url",
+            "officer_api_keys",
+            "auditor_api_keys",
+            "ui_session_secret",
             "registry_password",
         ):
             if getattr(self, name) is None:
@@ -391,9 +412,19 @@ class Settings(BaseSettings):
 
     def api_key_list(self) -> list[str]:
         """Scoring API keys (empty when none configured)."""
-        if self.api_keys is None:
-            return []
-        return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
+        return _key_list(self.api_keys)
+
+    def officer_key_list(self) -> list[str]:
+        return _key_list(self.officer_api_keys)
+
+    def auditor_key_list(self) -> list[str]:
+        return _key_list(self.auditor_api_keys)
+
+
+def _key_list(secret: SecretStr | None) -> list[str]:
+    if secret is None:
+        return []
+    return [k.strip() for k in secret.get_secret_value().split(",") if k.strip()]
 
 
 @lru_cache(maxsize=1)

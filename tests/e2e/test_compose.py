@@ -347,6 +347,12 @@ def _exercise(stack: Stack, http: httpx.Client) -> None:
         assert result["decision"] in {"approve", "review", "decline"}
     no_key = http.post(f"{api_url}/v1/score", json=applications[0])
     assert no_key.status_code == 401, no_key.text
+    # /docs works offline: Swagger UI's files come from the image, not from a CDN.
+    docs = http.get(f"{api_url}/docs")
+    assert docs.status_code == 200 and "cdn." not in docs.text, docs.text[:500]
+    bundle = http.get(f"{api_url}/static/docs/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and len(bundle.content) > 100_000
+    assert http.get(f"{api_url}/ui", follow_redirects=False).status_code == 303
     bad_key = http.post(
         f"{api_url}/v1/score", json=applications[0], headers={"X-API-Key": "not-a-key"}
     )

@@ -27,8 +27,9 @@ from credit_scoring.api.auth import KeyChecker
 from credit_scoring.api.logs import configure_logging
 from credit_scoring.api.metrics import ApiMetrics
 from credit_scoring.api.model_manager import ModelManager, ModelSource, ScoringModel
+from credit_scoring.api.offline_docs import docs_router
 from credit_scoring.api.responses import add_exception_handlers
-from credit_scoring.api.routes import routers, scoring
+from credit_scoring.api.routes import routers, scoring, workbench
 from credit_scoring.api.schemas import (
     APPLICATION_MODEL_NAME,
     BATCH_MODEL_NAME,
@@ -41,6 +42,7 @@ from credit_scoring.api.stack import ScoringFastAPI
 from credit_scoring.api.state import ApiState, bundled_schema_path
 from credit_scoring.config import Settings, get_settings
 from credit_scoring.data.schema import FeatureSchema
+from credit_scoring.decisions.review import OverrideMetrics
 from credit_scoring.ledger.metrics import LedgerCollector
 from credit_scoring.ledger.recorder import open_recorder
 
@@ -74,6 +76,9 @@ def create_app(
         lifespan=lifespan,
         # FastAPI's native OpenTelemetry checks its providers on every request; off unless asked.
         telemetry=_telemetry(settings.api_opentelemetry),
+        # /docs is served from the package (offline_docs), not from a CDN; no /redoc.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.api = api
     # add_middleware wraps: the last added runs first.
@@ -85,6 +90,8 @@ def create_app(
     scoring.add_routes(app.router)
     for router in routers:
         app.include_router(router)
+    app.include_router(docs_router(app.title, app.openapi_url or "/openapi.json"))
+    app.include_router(workbench.router_for(api))
     app.openapi = partial(openapi, app, api)  # type: ignore[method-assign]
     return app
 
@@ -121,6 +128,7 @@ def build_state(
         metrics=metrics,
         recorder=recorder,
         new_manager=lambda: ModelManager(settings, schema, metrics, **manager_kwargs),
+        overrides=OverrideMetrics(metrics.registry, metrics.decisions),
     )
 
 

@@ -25,6 +25,8 @@ from credit_scoring.api.model_manager import LoadedModel, ModelManager
 from credit_scoring.api.slow_clients import STATE_KEY
 from credit_scoring.config import Settings
 from credit_scoring.data.schema import FeatureSchema
+from credit_scoring.decisions.review import OverrideMetrics
+from credit_scoring.ledger import LedgerStore
 from credit_scoring.ledger.recorder import DecisionRecorder
 
 logger = logging.getLogger("credit_scoring.api")
@@ -37,7 +39,9 @@ def bundled_schema_path() -> Path:
 
 @dataclass(eq=False)
 class ApiState:
-    """Settings, request models, keys, metrics, the decision recorder and the model manager."""
+    """Settings, request models, keys, metrics, the decision recorder (its ledger store is read
+    by the decision routes, written by the workbench and reviews), override metrics and the
+    model manager."""
 
     settings: Settings
     schema: FeatureSchema
@@ -48,6 +52,7 @@ class ApiState:
     metrics: ApiMetrics
     recorder: DecisionRecorder
     new_manager: Callable[[], ModelManager]
+    overrides: OverrideMetrics
     #: Set while the app runs (:meth:`running`); a new one per lifespan.
     manager: ModelManager | None = field(default=None, init=False)
 
@@ -62,6 +67,16 @@ class ApiState:
             )
         request_state["model_version"] = loaded.version
         return loaded
+
+    @property
+    def ledger(self) -> LedgerStore:
+        """The decision ledger's store (the one the recorder ships to)."""
+        return self.recorder.store
+
+    @property
+    def current(self) -> LoadedModel | None:
+        """The served model, or None (no 503: for pages that say so themselves)."""
+        return self.manager.current if self.manager is not None else None
 
     @property
     def last_error(self) -> str | None:

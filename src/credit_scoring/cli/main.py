@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, cast
 
 import typer
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
@@ -405,11 +406,40 @@ def demo(
         f"  mlflow ui --backend-store-uri {settings.resolved_tracking_uri}"
     )
     if serve_after:
+        keys = _demo_workbench_keys(settings)
         console.print(
             f"[yellow]Serving version {v} on http://127.0.0.1:{port} without API keys (local "
-            "demo). Ctrl-C stops it.[/]"
+            "demo). Ctrl-C stops it.[/]\n"
+            f"[bold]Workbench: http://127.0.0.1:{port}/ui[/] — sign in with the officer key "
+            f"[bold]{keys['officer']}[/] or the auditor key [bold]{keys['auditor']}[/] "
+            f"(kept in {settings.home / _DEMO_KEYS}).\n"
+            f"API docs: http://127.0.0.1:{port}/docs"
         )
-        _serve("127.0.0.1", port, settings.model_copy(update={"auth_disabled": True}))
+        demo_settings = settings.model_copy(
+            update={
+                "auth_disabled": True,
+                "officer_api_keys": settings.officer_api_keys or SecretStr(keys["officer"]),
+                "auditor_api_keys": settings.auditor_api_keys or SecretStr(keys["auditor"]),
+            }
+        )
+        _serve("127.0.0.1", port, demo_settings)
+
+
+_DEMO_KEYS = "workbench-demo-keys.json"
+
+
+def _demo_workbench_keys(settings: Settings) -> dict[str, str]:
+    """Officer and auditor keys of the local demo: drawn once, kept (mode 600) under home."""
+    import secrets
+
+    path = settings.home / _DEMO_KEYS
+    if path.is_file():
+        return cast(dict[str, str], json.loads(path.read_text(encoding="utf-8")))
+    keys = {role: f"{role}-{secrets.token_urlsafe(9)}" for role in ("officer", "auditor")}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(keys), encoding="utf-8")
+    return keys
 
 
 @app.command("schema")

@@ -267,13 +267,18 @@ class LedgerStore(ABC):
         *,
         kind: str = "decision",
         model_name: str | None = None,
+        decision: str | None = None,
     ) -> list[LedgerEntry]:
-        """Entries of one kind with ``start <= ts < end`` (monitoring, review queues)."""
+        """Entries of one kind with ``start <= ts < end`` (monitoring, review queues);
+        ``decision``: only those with this decision (the model's, or a review's final one)."""
         sql = f"{_SELECT} WHERE kind = ? AND ts >= ? AND ts < ?"
         params: list[Any] = [kind, self._ts_param(start), self._ts_param(end)]
         if model_name is not None:
             sql += " AND model_name = ?"
             params.append(model_name)
+        if decision is not None:
+            sql += " AND decision = ?"
+            params.append(decision)
         with self._lock, self._transaction(serialised=False) as cur:
             cur.execute(self._sql(sql + " ORDER BY seq"), params)
             return [self._entry(r) for r in cur.fetchall()]
