@@ -49,9 +49,10 @@ _RANK = {"approve": 0, "review": 1, "decline": 2}
 #: Margin slack so that a suggestion lands strictly inside the band (PD < cut-off).
 _SLACK = 1e-9
 NOT_ADDITIVE_NOTE = (
-    "This model version has feature interactions (trained with additive=false): the effect of "
+    "This model version has feature interactions (free LightGBM, or GA2M pairs): the effect of "
     "changing one feature depends on the others, so the smallest changes cannot be computed "
-    "exactly and no suggestions are offered. Additive models (the default) get exact suggestions."
+    "exactly and no suggestions are offered. Additive models and scorecards get exact "
+    "suggestions."
 )
 
 
@@ -253,7 +254,7 @@ def counterfactuals(
     if schema.feature_names != model.schema.feature_names:
         raise ValueError("the schema's features are not the model's")
     now = model.score([record], max_reasons=0)[0]
-    if model.tables is None:
+    if not isinstance(model.tables, AdditiveTables):
         return Counterfactuals(
             False, False, now.decision, now.probability, now.score, note=NOT_ADDITIVE_NOTE
         )

@@ -190,7 +190,7 @@ class CreditModel:
             else:
                 value = None if math.isnan(raw) else raw
             feature = self.schema.features[j]
-            table = self.tables.tables[j] if self.tables is not None else None
+            table = self.tables.tables[j] if isinstance(self.tables, AdditiveTables) else None
             out.append(
                 Reason(
                     feature=name,
