@@ -385,13 +385,24 @@ class ModelManager:
             )
         try:
             loaded = self._fetch_and_check(source, ref)
-        except Exception as exc:
+        except ModelRefused as exc:
             self._refused.add(ref.version)
             self._set_refused(ref.version)
             detail = f"refused version {ref.version} of {name}: {_short(exc)}"
             if previous is not None:
                 detail += f"; still serving version {previous}"
             logger.error(detail, extra={"model_version": ref.version})
+            self.last_error = detail
+            return ReloadResult("failed", previous, previous, detail)
+        except Exception as exc:
+            # A failed download (MLflow or its artifact store unreachable, a dropped pooled
+            # connection) says nothing about the version: it is retried at the next check, never
+            # refused (only a model that fails to load, the schema or the smoke test is refused).
+            self.metrics.registry_errors.inc()
+            detail = f"cannot download version {ref.version} of {name}: {_short(exc)}"
+            if previous is not None:
+                detail += f"; still serving version {previous}"
+            logger.warning("%s (retried at the next check)", detail)
             self.last_error = detail
             return ReloadResult("failed", previous, previous, detail)
         self._swap(loaded)

@@ -122,6 +122,7 @@ class DirSource:
         self.alias_version = alias_version
         self.reachable = True
         self.downloads = 0
+        self.failing_downloads = 0  # the next N downloads fail like a dropped connection
         self.gate = threading.Event()
         self.gate.set()
 
@@ -137,6 +138,9 @@ class DirSource:
     def download(self, ref: VersionRef, dst: Path) -> Path:
         self.gate.wait(30)
         self.downloads += 1
+        if self.failing_downloads:
+            self.failing_downloads -= 1
+            raise ConnectionError("Connection aborted: RemoteDisconnected")
         shutil.copytree(self.dirs[ref.version], dst)
         return dst
 

@@ -75,6 +75,30 @@ def test_swap_unchanged_and_refusals(
     assert 'version="1"' not in text.split("credit_scoring_model_info{", 1)[1].split("\n")[0]
 
 
+def test_a_failed_download_is_retried_not_refused(
+    settings_factory: Callable[..., Settings],
+    schema: FeatureSchema,
+    make_source: Callable[..., Any],
+) -> None:
+    source = make_source("1")
+    manager, metrics = _manager(settings_factory(), schema, source)
+
+    async def scenario() -> None:
+        assert (await manager.reload(force=True)).outcome == "swapped"
+        source.alias_version = "2"
+        source.failing_downloads = 1
+        failed = await manager.reload(trigger="poll")
+        assert failed.outcome == "failed" and "cannot download version 2" in failed.detail
+        assert manager.current is not None and manager.current.version == "1"
+        assert manager.refused is None  # a network error says nothing about the version
+        # The next poll downloads again and serves it.
+        again = await manager.reload(trigger="poll")
+        assert (again.outcome, again.version) == ("swapped", "2")
+
+    asyncio.run(scenario())
+    assert metrics.registry.get_sample_value("credit_scoring_registry_errors_total") == 1
+
+
 def test_in_flight_reference_survives_a_swap(
     settings_factory: Callable[..., Settings],
     schema: FeatureSchema,
