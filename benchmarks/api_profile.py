@@ -38,9 +38,10 @@ from credit_scoring.config import Settings
 from credit_scoring.data.io import load_german_credit
 from credit_scoring.data.schema import FeatureSchema
 from credit_scoring.features.encoding import FeatureEncoder
+from credit_scoring.scoring.calibration import Calibration
 from credit_scoring.scoring.model import CreditModel
 from credit_scoring.scoring.scaling import ScoreScaling
-from credit_scoring.training.lgbm import Calibration, lgbm_params
+from credit_scoring.training.lgbm import lgbm_params
 
 API_KEY = "profile-key"
 

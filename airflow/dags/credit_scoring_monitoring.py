@@ -1,7 +1,7 @@
 """Airflow DAG ``credit_scoring_monitoring``: drift of live predictions; retrain when it drifted.
 
 Daily (and on manual trigger). ``check_drift`` calls
-:func:`credit_scoring.monitoring.drift.run_monitoring` on the prediction-log window that ends at
+:func:`credit_scoring.monitoring.run.run_monitoring` on the prediction-log window that ends at
 the run's data interval end (or ``window_end``) and lasts ``window_hours`` (default:
 ``CREDIT_SCORING_MONITOR_WINDOW_HOURS``), against the training reference of the ``production``
 version; the drift report (JSON + HTML with plots) is logged to MLflow experiment
@@ -59,7 +59,7 @@ def credit_scoring_monitoring() -> None:
     def check_drift() -> dict[str, Any]:
         """Compute and log the drift report of the window; return its headline."""
         from credit_scoring.config import Settings
-        from credit_scoring.monitoring.drift import run_monitoring
+        from credit_scoring.monitoring.run import run_monitoring
 
         ctx = get_current_context()
         params = ctx["params"]

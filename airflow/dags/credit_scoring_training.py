@@ -111,10 +111,10 @@ def credit_scoring_training() -> None:
         """Check that alias staging now points at the new version."""
         from airflow.sdk.exceptions import AirflowFailException
 
-        from credit_scoring.registry.tracking import client
+        from credit_scoring.registry.gateway import RegistryGateway
 
         settings = _settings(get_current_context()["params"])
-        mv = client(settings).get_model_version_by_alias(settings.model_name, "staging")
+        mv = RegistryGateway.from_settings(settings).version_by_alias("staging")
         if int(mv.version) != gate["version"]:
             raise AirflowFailException(
                 f"alias staging points at version {mv.version}, expected {gate['version']}"

@@ -5,16 +5,45 @@ Every setting is an environment variable. MLflow's own variables keep their stan
 directly or through a ``..._FILE`` variable naming a file (Kubernetes and compose secrets).
 
 Nothing is read at import time: call :func:`get_settings` (cached) or build ``Settings()``.
+
+Related settings are grouped in sub-models that pure functions take instead of the whole
+``Settings``: ``Settings.scaling`` is the :class:`~credit_scoring.scoring.scaling.ScoreScaling`
+of newly trained versions (one definition of the fields and their validation). Its environment
+variables keep their flat names (``CREDIT_SCORING_PDO``, ``CREDIT_SCORING_BASE_POINTS``,
+``CREDIT_SCORING_BASE_ODDS``, ``CREDIT_SCORING_APPROVE_BELOW_PD``,
+``CREDIT_SCORING_DECLINE_ABOVE_PD``), and so do keyword arguments (``Settings(pdo=25)``).
 """
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from credit_scoring.scoring.scaling import ScoreScaling
+
+SCALING_FIELDS = frozenset(ScoreScaling.model_fields)
+
+
+class _FlatScalingEnv(PydanticBaseSettingsSource):
+    """``CREDIT_SCORING_PDO`` etc. (flat, as before scaling was nested) into ``scaling``."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads everything at once
+
+    def __call__(self) -> dict[str, Any]:
+        env = {k.lower(): v for k, v in os.environ.items()}
+        found = {
+            name: env[f"credit_scoring_{name}"]
+            for name in sorted(SCALING_FIELDS)
+            if f"credit_scoring_{name}" in env
+        }
+        return {"scaling": found} if found else {}
 
 
 def _read_secret_file(path: str | None) -> str | None:
@@ -70,14 +99,11 @@ class Settings(BaseSettings):
     )
 
     # --- Score scaling and decisions (stored with each model version) ----------------------
-    pdo: float = Field(default=20.0, gt=0, description="Points to double the odds.")
-    base_points: float = Field(default=600.0, description="Score at `base_odds`.")
-    base_odds: float = Field(default=50.0, gt=0, description="Good:bad odds at `base_points`.")
-    approve_below_pd: float = Field(
-        default=0.15, gt=0, lt=1, description="Approve when PD is below this."
-    )
-    decline_above_pd: float = Field(
-        default=0.45, gt=0, lt=1, description="Decline when PD is at or above this."
+    scaling: ScoreScaling = Field(
+        default_factory=ScoreScaling,
+        description="PDO scaling and decision cut-offs of newly trained versions. Env vars keep "
+        "their flat names: CREDIT_SCORING_PDO, _BASE_POINTS, _BASE_ODDS, _APPROVE_BELOW_PD, "
+        "_DECLINE_ABOVE_PD (see ScoreScaling for meanings and defaults).",
     )
 
     # --- Validation gate ----------------------------------------------------------------------
@@ -159,6 +185,36 @@ class Settings(BaseSettings):
         description="Absolute change of any decision's rate above this (and significant) is drift.",
     )
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            _FlatScalingEnv(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_scaling(cls, data: Any) -> Any:
+        """Flat keyword arguments (``Settings(pdo=25)``) go into ``scaling`` and win over env."""
+        if not isinstance(data, dict) or not SCALING_FIELDS & data.keys():
+            return data
+        data = dict(data)
+        nested = data.get("scaling")
+        merged = nested.model_dump() if isinstance(nested, ScoreScaling) else dict(nested or {})
+        merged.update({k: data.pop(k) for k in SCALING_FIELDS & data.keys()})
+        data["scaling"] = merged
+        return data
+
     @field_validator("home", mode="after")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
@@ -171,11 +227,6 @@ class Settings(BaseSettings):
                 value = _read_secret_file(getattr(self, f"{name}_file"))
                 if value:
                     setattr(self, name, SecretStr(value))
-        if self.approve_below_pd >= self.decline_above_pd:
-            raise ValueError(
-                "approve_below_pd must be below decline_above_pd "
-                f"({self.approve_below_pd} >= {self.decline_above_pd})"
-            )
         return self
 
     # --- Derived values -----------------------------------------------------------------------

@@ -112,7 +112,8 @@ def _write_window(frame: pd.DataFrame, start: datetime, version: str) -> None:
 
 def _scored(sample: pd.DataFrame, tmp: Path) -> pd.DataFrame:
     """Score a sample of applicants with the real production model."""
-    from credit_scoring.scoring.model import load_credit_model, predict_frame
+    from credit_scoring.scoring.model import load_credit_model
+    from credit_scoring.scoring.pyfunc import predict_frame
 
     model = load_credit_model(f"models:/{MODEL}@production", tmp)
     feats = sample.drop(columns=["probability", "score", "decision"], errors="ignore")

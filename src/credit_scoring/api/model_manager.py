@@ -98,47 +98,32 @@ class ModelSource(Protocol):
 
 
 class MlflowModelSource:
-    """Resolve ``models:/<name>@<alias>`` and download versions from an MLflow registry."""
+    """Resolve ``models:/<name>@<alias>`` and download versions through the registry gateway.
+
+    A thin user of :class:`credit_scoring.registry.gateway.RegistryGateway`: explicit tracking
+    and registry URIs, no process-wide MLflow state touched (the HTTP policy is applied once
+    when the :class:`ModelManager` is built, see ``registry.gateway``).
+    """
 
     def __init__(self, settings: Settings) -> None:
-        # Fail fast instead of MLflow's default minutes of retries with backoff: the poll loop
-        # retries anyway, and a slow failing call would delay reloads and outage detection.
-        os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
-        os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "10"
-        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         # deferred: importing mlflow costs seconds
-        import mlflow
-        from mlflow.tracking import MlflowClient
+        from credit_scoring.registry.gateway import RegistryGateway
 
+        self.registry = RegistryGateway.from_settings(settings)
         self.name = settings.model_name
         self.alias = settings.serve_alias
-        self.tracking_uri = settings.resolved_tracking_uri
-        self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
-        # Downloading ``models:/name/version`` re-resolves the version's own ``models:/m-...``
-        # source through the process-wide URIs, whatever is passed to download_artifacts.
-        mlflow.set_tracking_uri(self.tracking_uri)
-        mlflow.set_registry_uri(self.tracking_uri)
 
     def resolve(self) -> VersionRef:
-        mv = self.client.get_model_version_by_alias(self.name, self.alias)
+        mv = self.registry.version_by_alias(self.alias)
         return VersionRef(self.name, str(mv.version), self.alias, mv.run_id)
 
     def download(self, ref: VersionRef, dst: Path) -> Path:
-        import mlflow.artifacts
-
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{ref.name}/{ref.version}",
-            dst_path=str(dst),
-            tracking_uri=self.tracking_uri,
-            registry_uri=self.tracking_uri,
-        )
-        return Path(local)
+        return self.registry.download_model(ref.version, dst)
 
     def metrics(self, ref: VersionRef) -> dict[str, float]:
         if not ref.run_id:
             return {}
-        data = self.client.get_run(ref.run_id).data.metrics
-        return select_key_metrics(data)
+        return select_key_metrics(self.registry.run_metrics(ref.run_id))
 
 
 def select_key_metrics(metrics: Mapping[str, float], limit: int = 20) -> dict[str, float]:
@@ -279,7 +264,13 @@ class ModelManager:
         self.schema = schema
         self.metrics = metrics
         self.loader = loader
-        self._source_factory = source_factory or (lambda: MlflowModelSource(settings))
+        if source_factory is None:
+            from credit_scoring.registry.gateway import apply_http_policy
+
+            # Process start (the app's lifespan), never at reload: fail fast against MLflow.
+            apply_http_policy("serving")
+            source_factory = lambda: MlflowModelSource(settings)  # noqa: E731
+        self._source_factory = source_factory
         self._source: ModelSource | None = None
         self.cache = ModelCache(settings.resolved_model_cache_dir, settings.model_name)
         self.current: LoadedModel | None = None

@@ -68,6 +68,36 @@ def _settings() -> Settings:
     return settings
 
 
+@contextmanager
+def _steps() -> Iterator[Callable[[str], None]]:
+    """Progress of a long command on stderr (stdout stays clean for ``--json``): a Rich spinner
+    per step when stderr is a terminal, one plain line per step otherwise (CI and other logs)."""
+    if not console.is_terminal:
+        yield lambda text: console.print(text, markup=False, highlight=False)
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+
+        def finish_all() -> None:
+            for task in progress.tasks:
+                if not task.finished:
+                    progress.update(task.id, total=1, completed=1)
+
+        def step(text: str) -> None:
+            finish_all()
+            progress.add_task(text, total=None)
+
+        yield step
+        finish_all()
+
+
 def _run(fn: Callable[[], T]) -> T:
     # Libraries print progress and links ("View run ... at") to stdout; keep stdout for results.
     with _user_errors(), redirect_stdout(sys.stderr):
@@ -97,7 +127,10 @@ def train(
     from credit_scoring.training.pipeline import train as run_train
 
     settings = _settings()
-    result = _run(lambda: run_train(data, target, schema, settings, idempotency_key))
+    with _steps() as step:
+        result = _run(
+            lambda: run_train(data, target, schema, settings, idempotency_key, on_step=step)
+        )
     if json_output:
         out.print_json(
             json.dumps(
@@ -287,7 +320,7 @@ def monitor(
     ] = False,
 ) -> None:
     """Drift of the prediction log against the training reference; exit 4 when drift is found."""
-    from credit_scoring.monitoring.drift import run_monitoring
+    from credit_scoring.monitoring.run import run_monitoring
 
     if source not in ("auto", "postgres", "files"):
         console.print(
@@ -321,7 +354,8 @@ def demo(
 
     settings = _settings()
     out.rule("1/3 train on the bundled German Credit data")
-    result = _run(lambda: run_train(settings=settings))
+    with _steps() as step:
+        result = _run(lambda: run_train(settings=settings, on_step=step))
     out.print(
         f"version {result.version}: holdout AUC {result.metrics['test_auc']:.3f}, "
         f"KS {result.metrics['test_ks']:.3f}"

@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from mlflow.exceptions import MlflowException
 
 from credit_scoring.config import Settings, get_settings
-from credit_scoring.registry.tracking import client, configure_mlflow
+from credit_scoring.registry.gateway import VALIDATION_STATUS_TAG, RegistryGateway
+from credit_scoring.registry.tracking import configure_mlflow
 
 STAGING = "staging"
 PRODUCTION = "production"
@@ -59,21 +60,18 @@ def current_actor(actor: str | None = None) -> str:
 
 def alias_version(settings: Settings, alias: str) -> int | None:
     """The version holding ``alias``, or None."""
-    try:
-        return int(client(settings).get_model_version_by_alias(settings.model_name, alias).version)
-    except MlflowException:
-        return None
+    return RegistryGateway.from_settings(settings).alias_version(alias)
 
 
-def _history(settings: Settings) -> list[int]:
-    model = client(settings).get_registered_model(settings.model_name)
+def _history(registry: RegistryGateway) -> list[int]:
+    model = registry.client.get_registered_model(registry.model_name)
     raw = model.tags.get(HISTORY_TAG)
     return [int(v) for v in json.loads(raw)] if raw else []
 
 
-def _set_history(settings: Settings, history: list[int]) -> None:
-    client(settings).set_registered_model_tag(
-        settings.model_name, HISTORY_TAG, json.dumps(history[-HISTORY_LIMIT:])
+def _set_history(registry: RegistryGateway, history: list[int]) -> None:
+    registry.client.set_registered_model_tag(
+        registry.model_name, HISTORY_TAG, json.dumps(history[-HISTORY_LIMIT:])
     )
 
 
@@ -90,43 +88,44 @@ def promote(
     """
     settings = settings or get_settings()
     configure_mlflow(settings)
-    mc = client(settings)
+    registry = RegistryGateway.from_settings(settings)
     name = settings.model_name
     if version is None:
-        version = alias_version(settings, STAGING)
+        version = registry.alias_version(STAGING)
         if version is None:
             raise PromotionError(
                 f"no version of {name!r} has alias {STAGING!r}; run `credit-scoring validate` "
                 "first or pass --version"
             )
     try:
-        mv = mc.get_model_version(name, str(version))
+        mv = registry.version(version)
     except MlflowException as exc:
         raise PromotionError(f"model {name!r} has no version {version}") from exc
-    status = mv.tags.get("validation_status", "none")
+    status = mv.tags.get(VALIDATION_STATUS_TAG, "none")
     if status != "passed":
         raise PromotionError(
             f"version {version} of {name!r} has validation_status={status!r}; only a version "
             "that passed the validation gate can be promoted"
         )
-    current = alias_version(settings, PRODUCTION)
+    current = registry.alias_version(PRODUCTION)
     if current == version:
         raise PromotionError(f"version {version} is already in {PRODUCTION!r}")
     if current is not None:
-        mc.set_registered_model_alias(name, PREVIOUS, str(current))
-    mc.set_registered_model_alias(name, PRODUCTION, str(version))
-    history = _history(settings)
+        registry.set_alias(PREVIOUS, current)
+    registry.set_alias(PRODUCTION, version)
+    history = _history(registry)
     if current is not None and (not history or history[-1] != current):
         history.append(current)
-    _set_history(settings, [*history, version])
-    who, when = current_actor(actor), now_iso()
-    for key, value in {
-        "promoted_by": who,
-        "promoted_at": when,
-        "promotion_reason": reason or "not given",
-        "promoted_from": str(current) if current is not None else "none",
-    }.items():
-        mc.set_model_version_tag(name, str(version), key, value)
+    _set_history(registry, [*history, version])
+    registry.set_version_tags(
+        version,
+        {
+            "promoted_by": current_actor(actor),
+            "promoted_at": now_iso(),
+            "promotion_reason": reason or "not given",
+            "promoted_from": str(current) if current is not None else "none",
+        },
+    )
     return version
 
 
@@ -134,12 +133,12 @@ def rollback(reason: str = "", actor: str | None = None, settings: Settings | No
     """Move ``production`` back to the version that held it before; return that version."""
     settings = settings or get_settings()
     configure_mlflow(settings)
-    mc = client(settings)
+    registry = RegistryGateway.from_settings(settings)
     name = settings.model_name
-    current = alias_version(settings, PRODUCTION)
+    current = registry.alias_version(PRODUCTION)
     if current is None:
         raise PromotionError(f"{name!r} has no {PRODUCTION!r} version to roll back")
-    history = _history(settings)
+    history = _history(registry)
     while history and history[-1] == current:
         history.pop()
     if not history:
@@ -148,17 +147,18 @@ def rollback(reason: str = "", actor: str | None = None, settings: Settings | No
             "roll back to"
         )
     target = history[-1]
-    mc.set_registered_model_alias(name, PRODUCTION, str(target))
+    registry.set_alias(PRODUCTION, target)
     if len(history) > 1:
-        mc.set_registered_model_alias(name, PREVIOUS, str(history[-2]))
+        registry.set_alias(PREVIOUS, history[-2])
     else:
-        mc.delete_registered_model_alias(name, PREVIOUS)
-    _set_history(settings, history)
+        registry.client.delete_registered_model_alias(name, PREVIOUS)
+    _set_history(registry, history)
     who, when = current_actor(actor), now_iso()
-    mc.set_model_version_tag(name, str(current), "rolled_back_at", when)
-    mc.set_model_version_tag(name, str(current), "rolled_back_by", who)
-    mc.set_model_version_tag(name, str(current), "rollback_reason", reason or "not given")
-    mc.set_model_version_tag(name, str(target), "restored_at", when)
+    registry.set_version_tags(
+        current,
+        {"rolled_back_at": when, "rolled_back_by": who, "rollback_reason": reason or "not given"},
+    )
+    registry.set_version_tags(target, {"restored_at": when})
     return target
 
 
@@ -166,21 +166,20 @@ def list_versions(settings: Settings | None = None) -> list[VersionInfo]:
     """All versions of the registered model, newest first, with aliases and key metrics."""
     settings = settings or get_settings()
     configure_mlflow(settings)
-    mc = client(settings)
-    name = settings.model_name
+    registry = RegistryGateway.from_settings(settings)
     try:
-        model = mc.get_registered_model(name)
+        model = registry.client.get_registered_model(settings.model_name)
     except MlflowException:
         return []
     by_version: dict[str, list[str]] = {}
     for alias, v in (model.aliases or {}).items():
         by_version.setdefault(str(v), []).append(alias)
     out = []
-    for mv in mc.search_model_versions(f"name = '{name}'"):
+    for mv in registry.versions():
         metrics: dict[str, float] = {}
         if mv.run_id:
             try:
-                run_metrics = mc.get_run(mv.run_id).data.metrics
+                run_metrics = registry.run_metrics(mv.run_id)
                 metrics = {k: run_metrics[k] for k in KEY_METRICS if k in run_metrics}
             except MlflowException:
                 metrics = {}
@@ -188,7 +187,7 @@ def list_versions(settings: Settings | None = None) -> list[VersionInfo]:
             VersionInfo(
                 version=int(mv.version),
                 aliases=sorted(by_version.get(str(mv.version), [])),
-                validation_status=mv.tags.get("validation_status", "none"),
+                validation_status=mv.tags.get(VALIDATION_STATUS_TAG, "none"),
                 run_id=mv.run_id or "",
                 created=datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC),
                 metrics=metrics,

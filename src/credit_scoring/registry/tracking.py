@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import mlflow
 from mlflow import MlflowClient
 
 from credit_scoring.config import Settings
+from credit_scoring.registry.gateway import apply_http_policy
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +16,9 @@ log = logging.getLogger(__name__)
 def configure_mlflow(settings: Settings) -> str:
     """Point MLflow at the configured server or the embedded store; return the experiment id.
 
-    The embedded store is ``<home>/mlflow.db`` (SQLite) with artifacts in ``<home>/artifacts``.
+    For commands and batch tasks (training logs through MLflow's fluent API, which uses the
+    process-wide URIs); the scoring API never calls it (see ``registry.gateway``). The embedded
+    store is ``<home>/mlflow.db`` (SQLite) with artifacts in ``<home>/artifacts``.
     """
     if settings.embedded:
         settings.home.mkdir(parents=True, exist_ok=True)
@@ -25,7 +27,7 @@ def configure_mlflow(settings: Settings) -> str:
     uri = settings.resolved_tracking_uri
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+    apply_http_policy("batch")
     mc = client(settings)
     exp = mc.get_experiment_by_name(settings.experiment_name)
     if exp is not None:

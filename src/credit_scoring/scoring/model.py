@@ -2,17 +2,18 @@
 
 :class:`CreditModel` scores plain dicts with numpy and the LightGBM booster directly (no pandas on
 the hot path) and explains each decision with LightGBM's own SHAP contributions
-(``pred_contrib``). It is stored inside an MLflow pyfunc model directory
-(``artifacts/booster.txt`` and ``artifacts/credit_model.json``), so ``mlflow.pyfunc.load_model``
-and ``mlflow models serve`` work too, through :class:`CreditScoringPyfunc`.
+(``pred_contrib``) or, for an additive booster, exact lookup tables (``scoring.additive``). It is
+stored inside an MLflow pyfunc model directory (``artifacts/booster.txt`` and
+``artifacts/credit_model.json``), so ``mlflow.pyfunc.load_model`` and ``mlflow models serve``
+work too, through ``scoring.pyfunc.CreditScoringPyfunc``. Its parts live next to it:
+``scoring.calibration`` (Platt), ``scoring.scaling`` (points and decisions),
+``scoring.single_row`` (LightGBM's one-row C-API path). Nothing here imports training or mlflow.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,14 +22,14 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import yaml
-from lightgbm.basic import _LIB, _safe_call
 from numpy.typing import NDArray
 
 from credit_scoring.data.schema import FeatureSchema
 from credit_scoring.features.encoding import FeatureEncoder
 from credit_scoring.scoring.additive import AdditiveTables
+from credit_scoring.scoring.calibration import Calibration
 from credit_scoring.scoring.scaling import DECISIONS, ScoreScaling
-from credit_scoring.training.lgbm import Calibration
+from credit_scoring.scoring.single_row import PREDICT_CONTRIB, PREDICT_RAW_SCORE, SingleRowPredictor
 
 BOOSTER_FILE = "booster.txt"
 METADATA_FILE = "credit_model.json"
@@ -60,59 +61,6 @@ class ScoreResult:
     reasons: list[Reason] = field(default_factory=list)
 
 
-# LightGBM C API constants (``c_api.h``): prediction types and the float64 data type.
-_PREDICT_RAW_SCORE = 1
-_PREDICT_CONTRIB = 3
-_DTYPE_FLOAT64 = 1
-
-
-class _SingleRowPredictor:
-    """LightGBM's single-row fast path (``LGBM_BoosterPredictForMatSingleRowFast``).
-
-    ``Booster.predict`` parses its parameters, builds a predictor and converts the matrix on every
-    call; for one row that costs more than the raw prediction itself. The fast-config handle does
-    that once per model. Results are identical to ``Booster.predict(x, ..., num_threads=1)``.
-    """
-
-    def __init__(self, booster: lgb.Booster, predict_type: int, n_features: int) -> None:
-        self._booster = booster  # the handle points into it: keep it alive as long as we are
-        self._n_out = n_features + 1 if predict_type == _PREDICT_CONTRIB else 1
-        self._fn = _LIB.LGBM_BoosterPredictForMatSingleRowFast
-        self._handle = ctypes.c_void_p()
-        _safe_call(
-            _LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
-                booster._handle,
-                ctypes.c_int(predict_type),
-                ctypes.c_int(0),  # start iteration
-                # Same iterations as Booster.predict's default (best_iteration; <= 0 means all).
-                ctypes.c_int(booster.best_iteration),
-                ctypes.c_int(_DTYPE_FLOAT64),
-                ctypes.c_int32(n_features),
-                b"num_threads=1",
-                ctypes.byref(self._handle),
-            )
-        )
-
-    def __call__(self, row: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Predict one C-contiguous float64 row; a fresh output array per call (thread-safe)."""
-        out = np.empty(self._n_out, dtype=np.float64)
-        out_len = ctypes.c_int64(0)
-        _safe_call(
-            self._fn(
-                self._handle,
-                row.ctypes.data_as(ctypes.c_void_p),
-                ctypes.byref(out_len),
-                out.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
-            )
-        )
-        return out
-
-    def __del__(self) -> None:
-        handle = getattr(self, "_handle", None)
-        if handle is not None and handle.value is not None:
-            _LIB.LGBM_FastConfigFree(handle)
-
-
 class CreditModel:
     """A trained, calibrated, scaled credit model ready to score applicants."""
 
@@ -138,8 +86,8 @@ class CreditModel:
         self._labels = [f.label for f in schema.features]
         self._categorical = frozenset(self.encoder.categorical_indices)
         n = len(self.encoder.names)
-        self._contrib_one = _SingleRowPredictor(booster, _PREDICT_CONTRIB, n)
-        self._raw_one = _SingleRowPredictor(booster, _PREDICT_RAW_SCORE, n)
+        self._contrib_one = SingleRowPredictor(booster, PREDICT_CONTRIB, n)
+        self._raw_one = SingleRowPredictor(booster, PREDICT_RAW_SCORE, n)
         #: Exact contribution tables when the booster is additive (see ``scoring.additive``);
         #: ``None`` means reason codes come from LightGBM's TreeSHAP on every request.
         self.tables = AdditiveTables.from_booster(booster, schema)
@@ -350,34 +298,12 @@ def load_credit_model(model_uri: str, dst_dir: str | Path) -> CreditModel:
     return CreditModel.from_dir(local)
 
 
-def predict_frame(model: CreditModel, frame: Any) -> Any:
-    """Score a DataFrame: columns probability, score, decision (the pyfunc output)."""
-    import pandas as pd
+def __getattr__(name: str) -> Any:
+    # Registered models pickled ``credit_scoring.scoring.model.CreditScoringPyfunc`` (the class
+    # lived here until the pyfunc wrapper got its own module): unpickling them resolves the old
+    # path through this hook. Lazy, so importing this module never imports mlflow.
+    if name in ("CreditScoringPyfunc", "predict_frame"):
+        from credit_scoring.scoring import pyfunc
 
-    proba = model.predict_proba_matrix(model.encoder.encode_frame(pd.DataFrame(frame)))
-    return pd.DataFrame(
-        {
-            "probability": proba,
-            "score": model.scaling.points(proba),
-            "decision": model.scaling.decisions(proba),
-        }
-    )
-
-
-with warnings.catch_warnings():
-    # Importing mlflow.pyfunc warns about type hints in MLflow's own PythonModel subclasses.
-    warnings.filterwarnings("ignore", message=r".*type hint", category=UserWarning)
-    import mlflow.pyfunc
-
-
-class CreditScoringPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
-    """MLflow pyfunc wrapper: DataFrame in, probability/score/decision columns out."""
-
-    def load_context(self, context: Any) -> None:
-        self.model = CreditModel.from_files(
-            Path(context.artifacts["booster"]), Path(context.artifacts["credit_model"])
-        )
-
-    # No type hints on purpose: with hints MLflow would coerce inputs by its own rules.
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
-        return predict_frame(self.model, model_input)
+        return getattr(pyfunc, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -31,16 +31,23 @@ class ScoreScaling(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    pdo: float = Field(default=20.0, gt=0)
-    base_points: float = 600.0
-    base_odds: float = Field(default=50.0, gt=0)
-    approve_below_pd: float = Field(default=0.15, gt=0, lt=1)
-    decline_above_pd: float = Field(default=0.45, gt=0, lt=1)
+    pdo: float = Field(default=20.0, gt=0, description="Points to double the odds.")
+    base_points: float = Field(default=600.0, description="Score at `base_odds`.")
+    base_odds: float = Field(default=50.0, gt=0, description="Good:bad odds at `base_points`.")
+    approve_below_pd: float = Field(
+        default=0.15, gt=0, lt=1, description="Approve when PD is below this."
+    )
+    decline_above_pd: float = Field(
+        default=0.45, gt=0, lt=1, description="Decline when PD is at or above this."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> ScoreScaling:
         if self.approve_below_pd >= self.decline_above_pd:
-            raise ValueError("approve_below_pd must be below decline_above_pd")
+            raise ValueError(
+                "approve_below_pd must be below decline_above_pd "
+                f"({self.approve_below_pd} >= {self.decline_above_pd})"
+            )
         return self
 
     @property

@@ -1,16 +1,15 @@
 """LightGBM default-risk model: native categoricals, monotone constraints, early stopping,
-and Platt calibration of the raw margin.
+and the fit of the Platt calibration of the raw margin.
 
 Platt scaling (a logistic regression on the booster's raw log-odds, fitted on the validation
 part) is monotone and linear in log-odds, so SHAP contributions of the booster stay exact
 contributions to the calibrated log-odds (times the slope): reason codes and score points stay
-consistent with the calibrated probability.
+consistent with the calibrated probability. The fitted :class:`Calibration` is part of the
+served artifact and lives in ``scoring.calibration``.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Any
 
 import lightgbm as lgb
@@ -20,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 
 from credit_scoring.data.schema import FeatureSchema
 from credit_scoring.features.encoding import FeatureEncoder
+from credit_scoring.scoring.calibration import Calibration
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "binary",
@@ -38,22 +38,6 @@ DEFAULT_PARAMS: dict[str, Any] = {
 MAX_ROUNDS = 2000
 EARLY_STOPPING_ROUNDS = 100
 SMALL_DATA_ROWS = 50_000
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Platt scaling of the raw margin: ``pd = sigmoid(slope * margin + intercept)``."""
-
-    slope: float = 1.0
-    intercept: float = 0.0
-
-    def apply(self, margin: NDArray[np.float64]) -> NDArray[np.float64]:
-        z = self.slope * margin + self.intercept
-        return 1.0 / (1.0 + np.exp(-z))
-
-    def probability(self, margin: float) -> float:
-        """:meth:`apply` for one margin, on a Python float."""
-        return 1.0 / (1.0 + math.exp(-(self.slope * margin + self.intercept)))
 
 
 def monotone_constraints(schema: FeatureSchema) -> list[int]:

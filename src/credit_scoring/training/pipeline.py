@@ -11,6 +11,7 @@ import json
 import logging
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,6 @@ import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
-from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from sklearn.model_selection import train_test_split
 
 from credit_scoring.config import Settings, get_settings
@@ -39,9 +38,11 @@ from credit_scoring.evaluation import plots
 from credit_scoring.evaluation.cv import repeated_cv
 from credit_scoring.evaluation.metrics import classification_metrics
 from credit_scoring.features.encoding import FeatureEncoder
-from credit_scoring.registry.tracking import client, configure_mlflow
-from credit_scoring.scoring.model import CreditModel, CreditScoringPyfunc, predict_frame
-from credit_scoring.scoring.scaling import ScoreScaling
+from credit_scoring.registry import gateway as run_artifacts
+from credit_scoring.registry.gateway import IDEMPOTENCY_TAG, RegistryGateway
+from credit_scoring.registry.tracking import configure_mlflow
+from credit_scoring.scoring.model import CreditModel
+from credit_scoring.scoring.pyfunc import CreditScoringPyfunc, predict_frame
 from credit_scoring.training.lgbm import (
     Calibration,
     fit_calibration,
@@ -54,7 +55,16 @@ log = logging.getLogger(__name__)
 
 REFERENCE_ROWS = 10_000
 SHAP_ROWS = 2_000
-IDEMPOTENCY_TAG = "idempotency_key"
+
+#: Called with a short description as each step of a training run starts. The caller owns the
+#: display (the CLI: a Rich spinner on a terminal, plain lines otherwise); the default writes a
+#: log line, which is what Airflow task logs get.
+StepCallback = Callable[[str], None]
+
+
+def log_step(text: str) -> None:
+    """The default :data:`StepCallback`: one INFO log line per step."""
+    log.info("%s", text)
 
 
 @dataclass(frozen=True)
@@ -101,23 +111,9 @@ def load_dataset(
     return Dataset(frame, schema, str(Path(data_path).resolve()), Path(data_path).stem)
 
 
-def scaling_from(settings: Settings) -> ScoreScaling:
-    """The score scaling and decision cut-offs configured in ``settings``."""
-    return ScoreScaling(
-        pdo=settings.pdo,
-        base_points=settings.base_points,
-        base_odds=settings.base_odds,
-        approve_below_pd=settings.approve_below_pd,
-        decline_above_pd=settings.decline_above_pd,
-    )
-
-
 def find_version_by_key(settings: Settings, key: str) -> tuple[int, str] | None:
     """A registered version created with idempotency ``key`` (version, run id), if any."""
-    mc = client(settings)
-    found = mc.search_model_versions(
-        f"name = '{settings.model_name}' and tags.{IDEMPOTENCY_TAG} = '{key}'"
-    )
+    found = RegistryGateway.from_settings(settings).versions_with_tag(IDEMPOTENCY_TAG, key)
     if not found:
         return None
     best = max(found, key=lambda v: int(v.version))
@@ -131,8 +127,12 @@ def train(
     settings: Settings | None = None,
     idempotency_key: str | None = None,
     register: bool = True,
+    on_step: StepCallback | None = None,
 ) -> TrainResult:
-    """Train, evaluate, log and register a new model version; see the module docstring."""
+    """Train, evaluate, log and register a new model version; see the module docstring.
+
+    ``on_step`` reports progress (see :data:`StepCallback`; default :func:`log_step`).
+    """
     settings = settings or get_settings()
     dataset = load_dataset(data_path, target, schema_path)
     data = validate_training_frame(dataset.frame, dataset.schema, source=dataset.source)
@@ -142,28 +142,9 @@ def train(
         if existing:
             log.info("idempotency key %s already produced version %s", idempotency_key, existing[0])
             return TrainResult(run_id=existing[1], version=existing[0], reused=True)
-    with _progress() as progress:
-        return _train_and_log(
-            dataset, data, settings, experiment_id, progress, idempotency_key, register
-        )
-
-
-def _progress() -> Progress:
-    # stderr: stdout stays clean for machine-readable output (--json).
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=False,
+    return _train_and_log(
+        dataset, data, settings, experiment_id, on_step or log_step, idempotency_key, register
     )
-
-
-def _step(progress: Progress, text: str) -> None:
-    progress.add_task(text, total=None)
-    for task in progress.tasks[:-1]:
-        if not task.finished:
-            progress.update(task.id, total=1, completed=1)
 
 
 def _train_and_log(
@@ -171,17 +152,17 @@ def _train_and_log(
     data: ValidatedData,
     settings: Settings,
     experiment_id: str,
-    progress: Progress,
+    step: StepCallback,
     idempotency_key: str | None,
     register: bool,
 ) -> TrainResult:
     schema = dataset.schema
-    scaling = scaling_from(settings)
+    scaling = settings.scaling
     encoder = FeatureEncoder(schema)
     x_all = encoder.encode_frame(data.features)
     y_all = data.target.to_numpy()
     idx = np.arange(len(y_all))
-    _step(progress, f"Splitting {len(y_all):,} rows (test {settings.test_size:.0%})")
+    step(f"Splitting {len(y_all):,} rows (test {settings.test_size:.0%})")
     train_idx, test_idx = train_test_split(
         idx, test_size=settings.test_size, stratify=y_all, random_state=settings.seed
     )
@@ -192,14 +173,14 @@ def _train_and_log(
         random_state=settings.seed,
     )
 
-    _step(progress, "Training LightGBM (early stopping) and calibrating")
+    step("Training LightGBM (early stopping) and calibrating")
     booster, calibration = _fit_calibrated(encoder, x_all, y_all, fit_idx, valid_idx, settings)
     example = _input_example(data.features.iloc[test_idx[:5]])
     model = CreditModel(booster, schema, scaling, calibration, example)
     p_test = model.predict_proba_matrix(x_all[test_idx])
     metrics = {f"test_{k}": v for k, v in classification_metrics(y_all[test_idx], p_test).items()}
 
-    _step(progress, "Training the WoE scorecard (optbinning)")
+    step("Training the WoE scorecard (optbinning)")
     card = fit_scorecard(schema, data.features.iloc[fit_idx], y_all[fit_idx], scaling)
     p_card = scorecard_pd(card, data.features.iloc[test_idx])
     metrics.update(
@@ -210,10 +191,10 @@ def _train_and_log(
     )
 
     if len(y_all) <= settings.cv_max_rows:
-        _step(progress, f"Cross-validating ({settings.cv_repeats}x{settings.cv_folds} folds)")
+        step(f"Cross-validating ({settings.cv_repeats}x{settings.cv_folds} folds)")
         metrics.update(_cross_validate(encoder, x_all[train_idx], y_all[train_idx], settings))
 
-    _step(progress, "Plotting and logging to MLflow")
+    step("Plotting and logging to MLflow")
     with mlflow.start_run(experiment_id=experiment_id) as run:
         try:
             info = _log_run(
@@ -231,13 +212,11 @@ def _train_and_log(
             )
             version = None
             if register:
-                _step(progress, f"Registering a new version of {settings.model_name!r}")
+                step(f"Registering a new version of {settings.model_name!r}")
                 version = _register(settings, info, idempotency_key, dataset)
         except BaseException:
             mlflow.end_run(status="FAILED")
             raise
-    for task in progress.tasks:
-        progress.update(task.id, total=1, completed=1)
     return TrainResult(run_id=run.info.run_id, version=version or 0, metrics=metrics)
 
 
@@ -340,14 +319,14 @@ def _log_run(
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        (root / "feature_schema.json").write_text(schema.to_json(), encoding="utf-8")
-        (root / "scaling.json").write_text(json.dumps(scaling.model_dump(), indent=2))
-        mlflow.log_artifact(str(root / "feature_schema.json"))
-        mlflow.log_artifact(str(root / "scaling.json"))
+        (root / run_artifacts.FEATURE_SCHEMA_FILE).write_text(schema.to_json(), encoding="utf-8")
+        (root / run_artifacts.SCALING_FILE).write_text(json.dumps(scaling.model_dump(), indent=2))
+        mlflow.log_artifact(str(root / run_artifacts.FEATURE_SCHEMA_FILE))
+        mlflow.log_artifact(str(root / run_artifacts.SCALING_FILE))
 
         # Holdout: original columns of the test rows (target, protected sources included).
         holdout = source_frame.iloc[test_idx]
-        _log_parquet(holdout, root / "holdout.parquet", "holdout")
+        _log_parquet(holdout, root / run_artifacts.HOLDOUT_FILE, run_artifacts.HOLDOUT_DIR)
 
         # Drift reference: a sample of training rows with the model's outputs.
         ref_idx = train_idx[:REFERENCE_ROWS]
@@ -356,12 +335,14 @@ def _log_run(
         ref["probability"] = ref_pd
         ref["score"] = scaling.points(ref_pd)
         ref["decision"] = scaling.decisions(ref_pd)
-        _log_parquet(ref, root / "reference.parquet", "reference")
+        _log_parquet(ref, root / run_artifacts.REFERENCE_FILE, run_artifacts.REFERENCE_DIR)
 
-        scorecard_table(card).to_csv(root / "scorecard_table.csv", index=False)
-        mlflow.log_artifact(str(root / "scorecard_table.csv"), "scorecard")
+        scorecard_table(card).to_csv(root / run_artifacts.SCORECARD_TABLE_FILE, index=False)
+        mlflow.log_artifact(
+            str(root / run_artifacts.SCORECARD_TABLE_FILE), run_artifacts.SCORECARD_DIR
+        )
 
-        plot_dir = root / "plots"
+        plot_dir = root / run_artifacts.PLOTS_DIR
         shap_idx = test_idx[:SHAP_ROWS]
         contrib = np.asarray(booster.predict(x_all[shap_idx], pred_contrib=True))[:, :-1]
         points = scaling.points(p_test)
@@ -386,7 +367,7 @@ def _log_run(
                 plots.feature_effects_plot(model.tables, schema, x_all[train_idx], per_log_odds),
                 plot_dir / "feature_effects.png",
             )
-        mlflow.log_artifacts(str(plot_dir), "plots")
+        mlflow.log_artifacts(str(plot_dir), run_artifacts.PLOTS_DIR)
 
         model_dir = root / "model-files"
         artifacts = model.save_artifacts(model_dir)
@@ -394,7 +375,7 @@ def _log_run(
         output = predict_frame(model, example)
         signature = infer_signature(_signature_frame(schema, example), output)
         return mlflow.pyfunc.log_model(
-            name="model",
+            name=run_artifacts.MODEL_ARTIFACT,
             # Declared, not inferred: inference loads the model in a subprocess (seconds).
             pip_requirements=_requirements(),
             python_model=CreditScoringPyfunc(),
@@ -430,7 +411,7 @@ def _log_parquet(frame: pd.DataFrame, path: Path, artifact_dir: str) -> None:
 def _register(
     settings: Settings, info: ModelInfo, idempotency_key: str | None, dataset: Dataset
 ) -> int:
-    tags = {"dataset": dataset.name, "validation_status": "pending"}
+    tags = {"dataset": dataset.name, run_artifacts.VALIDATION_STATUS_TAG: "pending"}
     if idempotency_key:
         tags[IDEMPOTENCY_TAG] = idempotency_key
     mv = mlflow.register_model(info.model_uri, settings.model_name, tags=tags)

@@ -24,9 +24,17 @@ from mlflow.exceptions import MlflowException
 from credit_scoring.config import Settings, get_settings
 from credit_scoring.data.validation import validate_training_frame
 from credit_scoring.evaluation.metrics import classification_metrics
-from credit_scoring.registry.promotion import PRODUCTION, STAGING, alias_version, now_iso
-from credit_scoring.registry.tracking import client, configure_mlflow
-from credit_scoring.scoring.model import CreditModel, ModelLoadError, load_credit_model
+from credit_scoring.registry.gateway import (
+    HOLDOUT,
+    PLOTS_DIR,
+    REFERENCE,
+    VALIDATION_DIR,
+    VALIDATION_STATUS_TAG,
+    RegistryGateway,
+)
+from credit_scoring.registry.promotion import PRODUCTION, STAGING, now_iso
+from credit_scoring.registry.tracking import configure_mlflow
+from credit_scoring.scoring.model import CreditModel, ModelLoadError
 from credit_scoring.validation.checks import (
     Check,
     champion_check,
@@ -83,18 +91,24 @@ class GateReport:
         }
 
 
-def _latest_version(settings: Settings) -> int:
-    versions = client(settings).search_model_versions(f"name = '{settings.model_name}'")
-    if not versions:
-        raise GateError(f"model {settings.model_name!r} has no registered version; train first")
-    return max(int(v.version) for v in versions)
+def _latest_version(registry: RegistryGateway) -> int:
+    latest = registry.latest_version()
+    if latest is None:
+        raise GateError(f"model {registry.model_name!r} has no registered version; train first")
+    return latest
 
 
-def _smoke_check(settings: Settings, version: int, model: CreditModel) -> Check:
-    """The logged pyfunc loads through MLflow and scores its input example."""
+def _load_model(registry: RegistryGateway, version: int, dst: Path) -> tuple[CreditModel, Path]:
+    """Download a version's model directory and load it; returns the model and the directory."""
+    model_dir = registry.download_model(version, dst)
+    return CreditModel.from_dir(model_dir), model_dir
+
+
+def _smoke_check(model_dir: Path, model: CreditModel) -> Check:
+    """The logged pyfunc (the downloaded version) loads through MLflow and scores its example."""
     try:
         model.smoke_test()
-        pyfunc = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version}")
+        pyfunc = mlflow.pyfunc.load_model(str(model_dir))
         example = pd.DataFrame(model.input_example, columns=model.schema.feature_names)
         out = pyfunc.predict(example)
         # What the API computes: one applicant per request, with reason codes (lookup tables
@@ -112,11 +126,11 @@ def validate_version(version: int | None = None, settings: Settings | None = Non
     """Run the gate on ``version`` (default: the latest); see the module docstring."""
     settings = settings or get_settings()
     configure_mlflow(settings)
-    mc = client(settings)
+    registry = RegistryGateway.from_settings(settings)
     name = settings.model_name
-    version = version or _latest_version(settings)
+    version = version or _latest_version(registry)
     try:
-        mv = mc.get_model_version(name, str(version))
+        mv = registry.version(version)
     except MlflowException as exc:
         raise GateError(f"model {name!r} has no version {version}") from exc
     run_id = str(mv.run_id)
@@ -124,28 +138,20 @@ def validate_version(version: int | None = None, settings: Settings | None = Non
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         try:
-            model = load_credit_model(f"models:/{name}/{version}", root / "model")
-            holdout = pd.read_parquet(
-                mlflow.artifacts.download_artifacts(
-                    run_id=run_id, artifact_path="holdout/holdout.parquet", dst_path=str(root)
-                )
-            )
-            reference = pd.read_parquet(
-                mlflow.artifacts.download_artifacts(
-                    run_id=run_id,
-                    artifact_path="reference/reference.parquet",
-                    dst_path=str(root),
-                )
-            )
+            model, model_dir = _load_model(registry, version, root / "model")
+            holdout = pd.read_parquet(registry.download_artifact(run_id, HOLDOUT, root))
+            reference = pd.read_parquet(registry.download_artifact(run_id, REFERENCE, root))
         except (MlflowException, ModelLoadError, OSError) as exc:
             raise GateError(f"version {version}: cannot load its artifacts: {exc}") from exc
         data = validate_training_frame(holdout, model.schema, source=f"holdout of v{version}")
         y = data.target.to_numpy()
         p = model.predict_proba_matrix(model.encoder.encode_frame(data.features))
         metrics = classification_metrics(y, p)
-        checks = [_smoke_check(settings, version, model)]
+        checks = [_smoke_check(model_dir, model)]
         checks += threshold_checks(metrics, settings)
-        champ_version, champ_check = _champion(settings, version, holdout, metrics["auc"], root)
+        champ_version, champ_check = _champion(
+            registry, settings, version, holdout, metrics["auc"], root
+        )
         checks.append(champ_check)
         decisions = model.scaling.decisions(p)
         approved = (
@@ -178,20 +184,25 @@ def validate_version(version: int | None = None, settings: Settings | None = Non
                 "protected_attributes": list(data.protected.columns),
             },
         )
-        _publish(settings, report, model, root)
+        _publish(registry, report, model, root)
     return report
 
 
 def _champion(
-    settings: Settings, version: int, holdout: pd.DataFrame, auc: float, root: Path
+    registry: RegistryGateway,
+    settings: Settings,
+    version: int,
+    holdout: pd.DataFrame,
+    auc: float,
+    root: Path,
 ) -> tuple[int | None, Check]:
     margin = settings.gate_noninferiority_margin
-    champ = alias_version(settings, PRODUCTION)
+    champ = registry.alias_version(PRODUCTION)
     if champ is None:
         return None, champion_check(auc, None, None, margin)
     if champ == version:
         return champ, champion_check(auc, None, None, margin, "this version is the champion")
-    champion = load_credit_model(f"models:/{settings.model_name}/{champ}", root / "champion")
+    champion, _ = _load_model(registry, champ, root / "champion")
     missing = [c for c in champion.schema.feature_names if c not in holdout.columns]
     if missing:
         note = f"champion v{champ} needs columns absent from this holdout: {missing[:5]}"
@@ -202,18 +213,15 @@ def _champion(
     return champ, champion_check(auc, champ_auc, champ, margin)
 
 
-def _publish(settings: Settings, report: GateReport, model: CreditModel, root: Path) -> None:
+def _publish(registry: RegistryGateway, report: GateReport, model: CreditModel, root: Path) -> None:
     """Log report and model card to the run, tag the version, move ``staging`` on a pass."""
-    mc = client(settings)
-    name, version = settings.model_name, str(report.version)
-    out = root / "validation"
+    mc = registry.client
+    out = root / VALIDATION_DIR
     out.mkdir()
     (out / "report.json").write_text(json.dumps(report.as_dict(), indent=2), encoding="utf-8")
-    plots_dir = root / "plots"
+    plots_dir = root / PLOTS_DIR
     try:
-        mlflow.artifacts.download_artifacts(
-            run_id=report.run_id, artifact_path="plots", dst_path=str(root)
-        )
+        registry.download_artifact(report.run_id, PLOTS_DIR, root)
     except MlflowException:
         log.warning("run %s has no plots; the model card will have none", report.run_id)
     run = mc.get_run(report.run_id)
@@ -221,17 +229,16 @@ def _publish(settings: Settings, report: GateReport, model: CreditModel, root: P
         render_model_card(report.as_dict(), model, run.data.params, run.data.metrics, plots_dir),
         encoding="utf-8",
     )
-    mc.log_artifacts(report.run_id, str(out), "validation")
+    mc.log_artifacts(report.run_id, str(out), VALIDATION_DIR)
     status = "passed" if report.passed else "failed"
     tags = {
-        "validation_status": status,
+        VALIDATION_STATUS_TAG: status,
         "validated_at": report.validated_at,
         "gate_failed_checks": ", ".join(report.failed_checks)[:4000] or "none",
         "gate_warnings": ", ".join(report.warnings)[:4000] or "none",
         "gate_auc": f"{report.metrics['auc']:.4f}",
         "gate_ks": f"{report.metrics['ks']:.4f}",
     }
-    for key, value in tags.items():
-        mc.set_model_version_tag(name, version, key, value)
+    registry.set_version_tags(report.version, tags)
     if report.passed:
-        mc.set_registered_model_alias(name, STAGING, version)
+        registry.set_alias(STAGING, report.version)

@@ -61,8 +61,16 @@ def aliases(env: dict[str, str]) -> dict[str, int]:
 
 
 def full_flow(env: dict[str, str]) -> None:
-    first = json.loads(run_cli(env, "train", "--json").stdout)
+    trained = run_cli(env, "train", "--json")
+    first = json.loads(trained.stdout)
     assert first["version"] == 1 and first["metrics"]["test_auc"] > 0.7
+    # stderr is not a terminal here: one plain line per step, no spinner frames.
+    steps = [line for line in trained.stderr.splitlines() if line.startswith(("Training", "Split"))]
+    assert steps[:2] == [
+        "Splitting 1,000 rows (test 25%)",
+        "Training LightGBM (early stopping) and calibrating",
+    ]
+    assert not set("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏") & set(trained.stderr)  # Rich's spinner frames
     assert aliases(env) == {}  # a fresh version has no alias (the guide's stage "None")
 
     run_cli(env, "promote", "--version", "1", expect=2)  # not validated yet: refused

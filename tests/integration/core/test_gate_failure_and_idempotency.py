@@ -3,6 +3,7 @@ an idempotency key never registers a second version."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -41,12 +42,21 @@ def test_failed_gate_moves_nothing(settings: Settings, tmp_path: Path) -> None:
     assert aliases(env) == {}
 
 
-def test_idempotency_key_reuses_the_version(settings: Settings) -> None:
-    first = train(settings=settings, idempotency_key="airflow-run-1")
-    again = train(settings=settings, idempotency_key="airflow-run-1")
+def test_idempotency_key_reuses_the_version(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Quotes in keys: the registry search must match them exactly, not break or widen.
+    with caplog.at_level(logging.INFO, logger="credit_scoring.training.pipeline"):
+        first = train(settings=settings, idempotency_key="airflow 'run' 1")
+    logged = [r.getMessage() for r in caplog.records if r.name.endswith("pipeline")]
+    again = train(settings=settings, idempotency_key="airflow 'run' 1")
     assert again.reused and (again.version, again.run_id) == (first.version, first.run_id)
-    other = train(settings=settings, idempotency_key="airflow-run-2")
-    assert other.version == first.version + 1
+    steps: list[str] = []
+    other = train(settings=settings, idempotency_key="airflow 'run' \"2\"", on_step=steps.append)
+    assert not other.reused and other.version == first.version + 1
+    # Progress: plain log lines by default (Airflow task logs), the caller's callback otherwise.
+    assert steps[0] == logged[0] == "Splitting 1,000 rows (test 25%)"
+    assert steps == logged and steps[-1] == f"Registering a new version of {settings.model_name!r}"
 
 
 def test_model_card_shows_gate_and_plots(settings: Settings, tmp_path: Path) -> None:

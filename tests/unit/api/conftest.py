@@ -22,9 +22,9 @@ from credit_scoring.api.model_manager import VersionRef
 from credit_scoring.config import Settings
 from credit_scoring.data.schema import FeatureSchema
 from credit_scoring.features.encoding import FeatureEncoder
+from credit_scoring.scoring.calibration import Calibration
 from credit_scoring.scoring.model import CreditModel
 from credit_scoring.scoring.scaling import ScoreScaling
-from credit_scoring.training.lgbm import Calibration
 
 ROOT = Path(__file__).resolve().parents[3]
 BUNDLED = ROOT / "src" / "credit_scoring" / "data" / "bundled"

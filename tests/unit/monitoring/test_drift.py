@@ -11,16 +11,19 @@ import pytest
 
 from credit_scoring.config import Settings
 from credit_scoring.data.schema import FeatureSchema
-from credit_scoring.monitoring.drift import (
+from credit_scoring.monitoring.report import (
     DriftReport,
-    categorical_psi,
-    compute_drift,
-    decision_drift,
-    numeric_psi,
     psi_band,
     render_html,
     render_plots,
     report_from_json,
+)
+from credit_scoring.monitoring.statistics import (
+    DriftThresholds,
+    categorical_psi,
+    compute_drift,
+    decision_drift,
+    numeric_psi,
 )
 
 pytestmark = pytest.mark.unit
@@ -120,7 +123,9 @@ def test_unshifted_window_has_no_drift(
 ) -> None:
     reference = data.sample(700, random_state=1)
     current = data.sample(400, replace=True, random_state=2)
-    report = compute_drift(reference, current, schema, settings, **WINDOW)
+    report = compute_drift(
+        reference, current, schema, DriftThresholds.from_settings(settings), **WINDOW
+    )
     assert report.status in {"ok", "warning"}
     assert report.drift_detected is False, report.reasons
     assert report.score_psi is not None and report.score_psi < 0.10
@@ -137,7 +142,9 @@ def test_shifted_window_is_drift_with_reasons(
     current["duration_in_month"] = current["duration_in_month"] * 2
     current.loc[:59, "purpose"] = "crypto"
     current = _with_outputs(current, 0)
-    report = compute_drift(reference, current, schema, settings, **WINDOW)
+    report = compute_drift(
+        reference, current, schema, DriftThresholds.from_settings(settings), **WINDOW
+    )
     assert report.drift_detected and report.status == "drift"
     joined = " | ".join(report.reasons)
     assert "feature 'credit_amount': PSI" in joined
@@ -156,7 +163,9 @@ def test_missing_rate_increase_is_drift(
     current = data.sample(400, replace=True, random_state=4).reset_index(drop=True)
     current["savings_account_and_bonds"] = current["savings_account_and_bonds"].astype(object)
     current.loc[:99, "savings_account_and_bonds"] = None
-    report = compute_drift(reference, current, schema, settings, **WINDOW)
+    report = compute_drift(
+        reference, current, schema, DriftThresholds.from_settings(settings), **WINDOW
+    )
     feat = next(f for f in report.features if f.name == "savings_account_and_bonds")
     assert feat.missing_rate_current == pytest.approx(0.25)
     assert any("missing rate 25.0%" in r for r in report.reasons)
@@ -167,7 +176,7 @@ def test_small_window_is_insufficient_data_not_drift(
 ) -> None:
     current = data.head(30).copy()
     current["credit_amount"] *= 10  # would be drift if judged
-    report = compute_drift(data, current, schema, settings, **WINDOW)
+    report = compute_drift(data, current, schema, DriftThresholds.from_settings(settings), **WINDOW)
     assert report.status == "insufficient_data"
     assert report.drift_detected is False
     assert "insufficient data: 30 prediction(s)" in report.message
@@ -178,7 +187,9 @@ def test_small_window_is_insufficient_data_not_drift(
 def test_empty_window_is_insufficient_data(
     data: pd.DataFrame, schema: FeatureSchema, settings: Settings
 ) -> None:
-    report = compute_drift(data, data.iloc[0:0], schema, settings, **WINDOW)
+    report = compute_drift(
+        data, data.iloc[0:0], schema, DriftThresholds.from_settings(settings), **WINDOW
+    )
     assert report.status == "insufficient_data" and report.n_current == 0
 
 
@@ -186,7 +197,13 @@ def test_min_rows_setting_is_respected(
     data: pd.DataFrame, schema: FeatureSchema, tmp_path: Path
 ) -> None:
     settings = Settings(home=tmp_path, monitor_min_rows=20)
-    report = compute_drift(data, data.sample(40, random_state=5), schema, settings, **WINDOW)
+    report = compute_drift(
+        data,
+        data.sample(40, random_state=5),
+        schema,
+        DriftThresholds.from_settings(settings),
+        **WINDOW,
+    )
     assert report.status != "insufficient_data"
     # Small windows get fewer bins (about 20 rows each).
     assert len(report.score_bins) <= 2
@@ -195,7 +212,13 @@ def test_min_rows_setting_is_respected(
 def test_report_round_trips_and_renders_html_with_plots(
     data: pd.DataFrame, schema: FeatureSchema, settings: Settings
 ) -> None:
-    report = compute_drift(data, data.sample(300, random_state=6), schema, settings, **WINDOW)
+    report = compute_drift(
+        data,
+        data.sample(300, random_state=6),
+        schema,
+        DriftThresholds.from_settings(settings),
+        **WINDOW,
+    )
     again = report_from_json(report.to_json())
     assert isinstance(again, DriftReport) and again == report
     plots = render_plots(report)
