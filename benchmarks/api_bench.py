@@ -13,6 +13,10 @@ rows/s over HTTP against raw ``booster.predict`` on the same rows in-process.
 
 Usage (from the repository root): ``.venv/bin/python benchmarks/api_bench.py [--duration 10]``.
 The model is trained into a temporary embedded MLflow store (about a minute).
+
+Before/after a change: ``--compare before=/path/to/old/checkout/src after=src --rounds 2`` serves
+the same trained version from each source tree in turn (interleaved, ``--rounds`` times each, so
+load from other jobs on a shared machine hits both alike) and prints ``/v1/score`` req/s only.
 """
 
 from __future__ import annotations
@@ -225,6 +229,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="LABEL=SRC",
+        help="only the api, from each source tree (a checkout's src/), interleaved",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of --compare")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install -y wrk)")
@@ -299,6 +310,9 @@ def main() -> None:
             {"Content-Type": "application/json"},
         ),
     }
+    if args.compare:
+        compare(args, work, servers_spec["api"])
+        return
     results: dict[str, dict[Any, Any]] = {}
     batch: dict[str, float] = {}
     for name, (cmd, env, path, body, headers) in servers_spec.items():
@@ -324,6 +338,41 @@ def main() -> None:
             stop_server(server)
     batch["raw_booster"] = raw_booster_rows_per_s(work, version, rows)
     print(render(results, batch, len(rows), args.duration))
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def compare(args: argparse.Namespace, work: Path, spec: tuple[Any, ...]) -> None:
+    """``POST /v1/score`` req/s of the same version served from several source trees."""
+    cmd, env, path, body, headers = spec
+    trees = [item.split("=", 1) for item in args.compare]
+    lines = [
+        "| round | code | req/s 1 conn | req/s 8 conns | p99 ms 8 conns |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for rnd in range(1, args.rounds + 1):
+        for label, src in trees:
+            port = free_port()
+            tree_env = {**env, "PYTHONPATH": f"{Path(src).resolve()}{os.pathsep}{ROOT}"}
+            print(f"# round {rnd}: {label} ({src})...", file=sys.stderr)
+            server = start_server(
+                label,
+                [*cmd, "--port", str(port)],
+                tree_env,
+                f"http://127.0.0.1:{port}{path}",
+                body,
+                headers,
+                work / f"{label}.log",
+            )
+            try:
+                wrk(server, 2, 2, work)
+                one, eight = (wrk(server, c, args.duration, work) for c in (1, 8))
+            finally:
+                stop_server(server)
+            lines.append(
+                f"| {rnd} | {label} | {one['rps']:.0f} | {eight['rps']:.0f} | {eight['p99']:.2f} |"
+            )
+    print("\n".join(lines))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 

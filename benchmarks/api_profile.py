@@ -63,6 +63,28 @@ class DirSource:
         return {}
 
 
+def _manager(app: Any) -> Any:
+    """The app's model manager (``app.state.manager`` in checkouts before ``ApiState``, so that
+    ``PYTHONPATH=<old checkout>/src`` profiles the old code with this script)."""
+    api = getattr(app.state, "api", None)
+    return api.manager if api is not None else app.state.manager
+
+
+def _service_figure(app: Any, body: bytes, n: int) -> dict[str, float]:
+    """``service.score_one`` alone (parse, validate, score, log, answer bytes), when present."""
+    try:
+        from credit_scoring.api import service
+    except ImportError:
+        return {}
+    api = app.state.api
+
+    def call() -> None:
+        state = {"request_id": "profile", "t0": time.perf_counter()}
+        service.score_one(api, API_KEY, b"", body, state).body()
+
+    return {"scoring service `score_one` + `body()`, no HTTP": per_call_ms(call, n)}
+
+
 def build_model(trees: int, additive: bool) -> tuple[CreditModel, list[dict[str, Any]]]:
     """A booster with the production parameters and ``trees`` rounds; plus the applicants."""
     schema = FeatureSchema.load(bundled_schema_path())
@@ -158,19 +180,21 @@ async def run(n: int, trees: int, additive: bool, profile: str | None) -> None:
             await bare_app({**scope, "path": "/score", "raw_path": b"/score"}, receive, send)
 
         async with app.router.lifespan_context(app):
+            manager = _manager(app)
             deadline = time.monotonic() + 60
-            while app.state.manager.current is None:
+            while manager.current is None:
                 if time.monotonic() > deadline:
-                    raise TimeoutError("model not loaded: " + str(app.state.manager.last_error))
+                    raise TimeoutError("model not loaded: " + str(manager.last_error))
                 await asyncio.sleep(0.05)
             await request()
             if statuses != [200]:
                 raise RuntimeError(f"POST /v1/score answered {statuses}")
-            served = app.state.manager.current.model
+            served = manager.current.model
             x = served.encoder.encode_records([applicant])
             figures = {
                 "ASGI app, POST /v1/score (4 reasons)": await per_request_ms(request, n),
                 "bare FastAPI endpoint (baseline)": await per_request_ms(bare_request, n),
+                **_service_figure(app, body, n),
                 "CreditModel.score, 1 applicant, 4 reasons": per_call_ms(
                     lambda: served.score([applicant], max_reasons=4), n
                 ),

@@ -50,8 +50,11 @@ def _child(kind: str, data_path: str, rounds: int) -> dict[str, float]:
         with tempfile.TemporaryDirectory() as home:
             schema_file = Path(home) / "schema.yaml"
             schema.dump(schema_file)
-            out = train(data_path, schema_path=schema_file,
-                        settings=Settings(home=Path(home), tracking_uri=None))
+            out = train(
+                data_path,
+                schema_path=schema_file,
+                settings=Settings(home=Path(home), tracking_uri=None),
+            )
             result["auc"] = out.metrics["test_auc"]
     else:
         data = validate_training_frame(frame, schema)
@@ -79,7 +82,9 @@ def _child(kind: str, data_path: str, rounds: int) -> dict[str, float]:
 def _measure(kind: str, data_path: str, rounds: int) -> dict[str, float]:
     proc = subprocess.run(
         [sys.executable, __file__, "--child", kind, data_path, str(rounds)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -90,16 +95,20 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--full-pipeline", action="store_true",
-                        help="Also time train() end to end (slow at 1M rows).")
+    parser.add_argument(
+        "--full-pipeline",
+        action="store_true",
+        help="Also time train() end to end (slow at 1M rows).",
+    )
     args = parser.parse_args()
     from credit_scoring.data.synthetic import generate
 
     console = Console(width=160)
-    table = Table(title="Training at scale: this project vs plain lightgbm.train (same arrays, "
-                        "same params, same rounds)")
-    for col in ("rows", "variant", "rounds", "wall s", "peak RSS MB", "time ratio",
-                "memory ratio"):
+    table = Table(
+        title="Training at scale: this project vs plain lightgbm.train (same arrays, "
+        "same params, same rounds)"
+    )
+    for col in ("rows", "variant", "rounds", "wall s", "peak RSS MB", "time ratio", "memory ratio"):
         table.add_column(col, justify="right" if col not in ("variant",) else "left")
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.rows:
@@ -115,8 +124,12 @@ def main() -> None:
                     rows.append(("full train() pipeline", _measure("pipeline", path, 0)))
             for name, r in rows:
                 table.add_row(
-                    f"{n:,}", name, str(int(r.get("rounds", 0))) or "", f"{r['seconds']:.1f}",
-                    f"{r['peak_rss_mb']:.0f}", f"{r['seconds'] / base['seconds']:.2f}x",
+                    f"{n:,}",
+                    name,
+                    str(int(r.get("rounds", 0))) or "",
+                    f"{r['seconds']:.1f}",
+                    f"{r['peak_rss_mb']:.0f}",
+                    f"{r['seconds'] / base['seconds']:.2f}x",
                     f"{r['peak_rss_mb'] / base['peak_rss_mb']:.2f}x",
                 )
     console.print(table)

@@ -82,8 +82,9 @@ def test_promotion_dag_moves_production(env: dict[str, Any]) -> None:
 
 def _write_window(frame: pd.DataFrame, start: datetime, version: str) -> None:
     """Log ``frame`` (features + model outputs) the way the scoring API does (JSONL files)."""
-    from credit_scoring.api.prediction_log import JsonlSink, make_row
+    from credit_scoring.api.prediction_log import JsonlSink
     from credit_scoring.config import Settings
+    from credit_scoring.predictions.record import make_row
 
     sink = JsonlSink(Settings().prediction_log_dir)
     features = [c for c in frame.columns if c not in {"probability", "score", "decision"}]

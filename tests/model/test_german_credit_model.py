@@ -92,9 +92,28 @@ def test_reason_codes_explain_the_score(trained: tuple[TrainResult, CreditModel]
 def test_missing_optional_and_unseen_values_still_score(
     trained: tuple[TrainResult, CreditModel],
 ) -> None:
+    """Missing values (``None`` or an absent field, numeric and categorical) and an unseen
+    category score like LightGBM's missing branch: a valid PD, score and decision."""
     _, model = trained
-    (res,) = model.score([applicant(model, purpose="spaceship")])
-    assert 0 < res.probability < 1
+    absent = applicant(model)
+    del absent["credit_amount"]
+    cases = [
+        applicant(model, duration_in_month=None, purpose=None),
+        applicant(model, credit_amount=None),
+        absent,
+        applicant(model, purpose="spaceship"),
+    ]
+    results = model.score(cases, max_reasons=4)
+    for res in results:
+        assert 0 < res.probability < 1
+        assert res.score == pytest.approx(float(model.scaling.points(res.probability)))
+        assert res.decision == model.scaling.decision(res.probability)
+    # An absent field is a missing one; and each case agrees with the one-row path.
+    assert results[2].probability == pytest.approx(results[1].probability, abs=1e-12)
+    for case, res in zip(cases, results, strict=True):
+        assert model.score([case])[0].probability == pytest.approx(res.probability, abs=1e-12)
+    # None is not silently replaced by the applicant's value: the PD moves.
+    assert results[0].probability != pytest.approx(model.score([applicant(model)])[0].probability)
 
 
 def test_model_dir_round_trip(trained: tuple[TrainResult, CreditModel], tmp_path: Path) -> None:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import Annotated
 
-from fastapi import HTTPException, Request, Security, status
+from fastapi import HTTPException, status
 from fastapi.security import APIKeyHeader
 
 from credit_scoring.config import Settings
@@ -20,7 +19,8 @@ logger = logging.getLogger(__name__)
 
 API_KEY_HEADER = "X-API-Key"
 
-# Only used to document the scheme in OpenAPI; checking is done by :class:`KeyChecker`.
+# Reads the header and documents the scheme in OpenAPI; checking is done by :class:`KeyChecker`
+# (dependencies in :mod:`credit_scoring.api.deps`).
 api_key_scheme = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, scheme_name="ApiKey")
 
 
@@ -84,22 +84,3 @@ class KeyChecker:
                 detail=f"missing or invalid admin API key (header {API_KEY_HEADER})",
                 headers={"WWW-Authenticate": "ApiKey"},
             )
-
-
-async def require_scoring_key(
-    request: Request, key: Annotated[str | None, Security(api_key_scheme)] = None
-) -> None:
-    """FastAPI dependency: the request carries a valid scoring key.
-
-    ``async`` so that FastAPI runs it on the event loop instead of a thread-pool hop.
-    """
-    checker: KeyChecker = request.app.state.keys
-    checker.check_scoring(key)
-
-
-async def require_admin_key(
-    request: Request, key: Annotated[str | None, Security(api_key_scheme)] = None
-) -> None:
-    """FastAPI dependency: the request carries the admin key."""
-    checker: KeyChecker = request.app.state.keys
-    checker.check_admin(key)

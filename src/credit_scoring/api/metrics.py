@@ -6,6 +6,8 @@ Run one uvicorn worker per container and scale with replicas: the registry is pe
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -42,6 +44,9 @@ class ApiMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        # Labelled children by label values: the label lookup (validation, tuple, lock) would
+        # otherwise be repeated on every request.
+        self._decision_children: dict[tuple[str, str], Any] = {}
         r = self.registry
         self.requests = Counter(
             "credit_scoring_http_requests",
@@ -114,6 +119,15 @@ class ApiMetrics:
         self.predlog_queue = Gauge(
             "credit_scoring_prediction_log_queue", "Rows waiting to be written.", registry=r
         )
+
+    def decision(self, decision: str, version: str) -> Any:
+        """The ``decisions`` counter child of one (decision, version), looked up once."""
+        child = self._decision_children.get((decision, version))
+        if child is None:
+            child = self._decision_children[(decision, version)] = self.decisions.labels(
+                decision, version
+            )
+        return child
 
     def set_model(self, name: str, version: str, alias: str, run_id: str, source: str) -> None:
         """Publish the served version (only one series is set at a time)."""

@@ -1,9 +1,10 @@
-"""The prediction log: every decision written off the hot path for monitoring.
+"""The prediction log's writer: every decision written off the hot path for monitoring.
 
-Rows (see docs/architecture.md): ``request_id``, ``ts``, ``model_name``, ``model_version``,
-``inputs``, ``probability``, ``score``, ``decision``, ``latency_ms``. They go to the PostgreSQL
-table ``prediction_log`` (created by :class:`PostgresSink`) when a database URL is configured,
-else to JSON Lines files ``<home>/predictions/predictions-YYYY-MM-DD.jsonl``.
+Rows follow the contract in :mod:`credit_scoring.predictions.record` (row type, columns, table,
+file naming). They go to the PostgreSQL table (created by :class:`PostgresSink`) when a database
+URL is configured, else to one JSON Lines file per UTC day under ``<home>/predictions/``. A sink is
+anything with ``name``, ``write(rows)`` and ``close()`` (:class:`Sink`); :class:`PredictionLogger`
+queues rows and drains them to one sink, with an optional fallback sink.
 
 Request handlers only put rows on an in-memory queue; one writer thread drains it in batches.
 :meth:`PredictionLogger.close` drains the queue on graceful shutdown; if the database is still
@@ -17,50 +18,25 @@ import logging
 import os
 import threading
 import time
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
 
 from credit_scoring.api.metrics import ApiMetrics
-from credit_scoring.monitoring.prediction_log import log_file
+from credit_scoring.config import Settings
+from credit_scoring.predictions.record import (
+    COLUMNS,
+    CREATE_TABLE_SQL,
+    INSERT_SQL,
+    PredictionRow,
+    log_file,
+)
 
 logger = logging.getLogger(__name__)
 
-Row = dict[str, Any]
-
-CREATE_TABLE_SQL = """
-CREATE TABLE IF NOT EXISTS prediction_log (
-    id            BIGSERIAL PRIMARY KEY,
-    request_id    TEXT NOT NULL,
-    ts            TIMESTAMPTZ NOT NULL,
-    model_name    TEXT NOT NULL,
-    model_version TEXT NOT NULL,
-    inputs        JSONB NOT NULL,
-    probability   DOUBLE PRECISION NOT NULL,
-    score         DOUBLE PRECISION NOT NULL,
-    decision      TEXT NOT NULL,
-    latency_ms    DOUBLE PRECISION NOT NULL
-);
-CREATE INDEX IF NOT EXISTS prediction_log_ts_idx ON prediction_log (ts);
-CREATE INDEX IF NOT EXISTS prediction_log_version_idx ON prediction_log (model_version);
-"""
-
-_COLUMNS = (
-    "request_id",
-    "ts",
-    "model_name",
-    "model_version",
-    "inputs",
-    "probability",
-    "score",
-    "decision",
-    "latency_ms",
-)
-
-
-_INSERT_SQL = f"INSERT INTO prediction_log ({', '.join(_COLUMNS)}) VALUES %s"  # noqa: S608
+Row = PredictionRow
 
 
 class Sink(Protocol):
@@ -133,29 +109,17 @@ class PostgresSink:
     def write(self, rows: list[Row]) -> None:
         from psycopg2.extras import Json, execute_values
 
+        def as_json(o: Any) -> str:
+            return orjson.dumps(o).decode()
+
         values = [
-            (
-                r["request_id"],
-                r["ts"],
-                r["model_name"],
-                r["model_version"],
-                Json(r["inputs"], dumps=lambda o: orjson.dumps(o).decode()),
-                r["probability"],
-                r["score"],
-                r["decision"],
-                r["latency_ms"],
-            )
+            tuple(Json(r[c], dumps=as_json) if c == "inputs" else r[c] for c in COLUMNS)  # type: ignore[literal-required]
             for r in rows
         ]
         conn = self._connection()
         try:
             with conn, conn.cursor() as cur:
-                execute_values(
-                    cur,
-                    _INSERT_SQL,
-                    values,
-                    page_size=1000,
-                )
+                execute_values(cur, INSERT_SQL, values, page_size=1000)
         except Exception:
             # Drop the connection so the next attempt reconnects.
             try:
@@ -289,27 +253,10 @@ class PredictionLogger:
             logger.exception("prediction log: %d rows lost", len(batch))
 
 
-def make_row(
-    *,
-    request_id: str,
-    model_name: str,
-    model_version: str,
-    inputs: dict[str, Any],
-    probability: float,
-    score: float,
-    decision: str,
-    latency_ms: float,
-    ts: datetime | None = None,
-) -> Row:
-    """One prediction-log row in the contract's field order."""
-    return {
-        "request_id": request_id,
-        "ts": ts or datetime.now(UTC),
-        "model_name": model_name,
-        "model_version": model_version,
-        "inputs": inputs,
-        "probability": probability,
-        "score": score,
-        "decision": decision,
-        "latency_ms": latency_ms,
-    }
+def make_prediction_logger(settings: Settings, metrics: ApiMetrics) -> PredictionLogger:
+    """PostgreSQL when a database URL is set (local files as fallback), else local files."""
+    files_sink = JsonlSink(settings.prediction_log_dir)
+    if settings.database_url is None:
+        return PredictionLogger(files_sink, metrics)
+    pg: Sink = PostgresSink(settings.database_url.get_secret_value())
+    return PredictionLogger(pg, metrics, fallback=files_sink)

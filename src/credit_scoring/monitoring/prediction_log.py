@@ -1,10 +1,8 @@
 """Read the scoring API's prediction log for a time window (PostgreSQL table or JSON Lines files).
 
-The format is the contract in ``docs/architecture.md``: one row per scored applicant with
-``request_id``, ``ts`` (UTC), ``model_name``, ``model_version``, ``inputs`` (JSON object of the
-applicant fields), ``probability``, ``score``, ``decision`` and ``latency_ms``. PostgreSQL keeps
-them in table ``prediction_log`` (``inputs`` as ``jsonb``); without a database the API appends to
-``<home>/predictions/predictions-YYYY-MM-DD.jsonl`` (one object per line, the date of ``ts``), and
+The format is the contract in :mod:`credit_scoring.predictions.record` (row fields, table,
+file naming): PostgreSQL keeps rows in its table (``inputs`` as ``jsonb``); without a database
+the API appends to one JSON Lines file per UTC day of ``ts`` under ``<home>/predictions/``, and
 also there when the database is unreachable (its fallback): source ``auto`` with a database reads
 both and drops duplicate ``request_id`` values.
 
@@ -22,16 +20,17 @@ from typing import Any, Literal
 import pandas as pd
 
 from credit_scoring.config import Settings
+from credit_scoring.predictions.record import COLUMNS, TABLE, log_file
 
 Source = Literal["auto", "postgres", "files"]
 
-#: Columns of the log besides the applicant inputs.
-LOG_COLUMNS = ["ts", "model_name", "model_version", "probability", "score", "decision"]
+#: Columns of the returned frame besides the applicant inputs.
+LOG_COLUMNS = [c for c in COLUMNS if c not in ("request_id", "inputs", "latency_ms")]
 
+_SELECTED = [c for c in COLUMNS if c != "latency_ms"]
 _SQL = (
-    "SELECT request_id, ts, model_name, model_version, inputs, probability, score, decision "
-    "FROM prediction_log WHERE ts >= %(start)s AND ts < %(end)s AND model_name = %(model)s "
-    "ORDER BY ts"
+    f"SELECT {', '.join(_SELECTED)} FROM {TABLE} "  # noqa: S608 (constants only)
+    "WHERE ts >= %(start)s AND ts < %(end)s AND model_name = %(model)s ORDER BY ts"
 )
 
 
@@ -101,18 +100,13 @@ def _read_postgres(
             cur.execute(_SQL, {"start": start, "end": end, "model": model_name})
             rows = [dict(r) for r in cur.fetchall()]
     except psycopg2.Error as exc:
-        raise PredictionLogError(f"cannot read table prediction_log: {exc}") from exc
+        raise PredictionLogError(f"cannot read table {TABLE}: {exc}") from exc
     finally:
         conn.close()
     for row in rows:
         if isinstance(row["inputs"], str):  # json (not jsonb) columns come back as text
             row["inputs"] = json.loads(row["inputs"])
     return rows
-
-
-def log_file(directory: Path, day: date) -> Path:
-    """The JSON Lines file of one UTC day (written by the API, read here)."""
-    return directory / f"predictions-{day.isoformat()}.jsonl"
 
 
 def _days(start: datetime, end: datetime) -> list[date]:

@@ -107,15 +107,22 @@ def test_promotion_under_load_drops_nothing(
     threads = [threading.Thread(target=load, args=(i,)) for i in range(2)]
     for t in threads:
         t.start()
+
+    def wait_until(done: Callable[[], bool], what: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not done():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}: {failures[:3]}"
+            time.sleep(0.05)
+
     try:
-        time.sleep(2)
+        # Load on the old version first, then promote; then load on the new one.
+        wait_until(
+            lambda: all(s.count(old) > 10 for s in seen), "requests served by the old version"
+        )
         promote(
             int(new), reason="integration: promotion under load", actor="pytest", settings=settings
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not all(s and s[-1] == new for s in seen):
-            time.sleep(0.2)
-        time.sleep(1)
+        wait_until(lambda: all(s.count(new) > 10 for s in seen), "requests served by the new one")
     finally:
         stop_flag.set()
         for t in threads:

@@ -14,9 +14,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from credit_scoring.api.prediction_log import JsonlSink, PostgresSink, make_row
+from credit_scoring.api.prediction_log import JsonlSink, PostgresSink
 from credit_scoring.config import Settings
 from credit_scoring.monitoring.prediction_log import PredictionLogError, read_prediction_log
+from credit_scoring.predictions.record import make_row
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,14 @@ with warnings.catch_warnings():
 from credit_scoring.api import webhook
 from credit_scoring.api.app import create_app
 from credit_scoring.api.logs import JsonFormatter
-from credit_scoring.api.schemas import example_application
+from credit_scoring.api.schemas import (
+    BatchResponse,
+    ModelInfo,
+    ReloadResponse,
+    ScoreResponse,
+    StatusOut,
+    example_application,
+)
 from credit_scoring.config import Settings
 from credit_scoring.data.schema import FeatureSchema
 
@@ -62,20 +69,27 @@ def test_score_one(client: TestClient, schema: FeatureSchema) -> None:
     payload = example_application(schema)
     resp = client.post("/v1/score", json=payload, headers={**KEY, "X-Request-ID": "abc-123"})
     assert resp.status_code == 200, resp.text
-    body = resp.json()
-    assert body["request_id"] == "abc-123" == resp.headers["x-request-id"]
-    assert (body["model_name"], body["model_version"]) == ("credit-scoring", "1")
+    body = ScoreResponse.model_validate_json(resp.content)
+    assert body.request_id == "abc-123" == resp.headers["x-request-id"]
+    assert (body.model_name, body.model_version) == ("credit-scoring", "1")
     assert resp.headers["x-model-version"] == "1"
-    assert 0 < body["probability"] < 1
-    assert body["decision"] in {"approve", "review", "decline"}
-    assert len(body["reasons"]) <= 4
-    for reason in body["reasons"]:
-        assert reason["contribution"] > 0 and reason["points"] < 0
-        assert reason["feature"] in schema.feature_names
-        assert reason["value"] == payload[reason["feature"]]
-    capped = client.post("/v1/score?max_reasons=1", json=payload, headers=KEY).json()
-    assert len(capped["reasons"]) <= 1
-    assert capped["probability"] == body["probability"]
+    assert 0 < body.probability < 1
+    assert body.decision in {"approve", "review", "decline"}
+    # The example applicant has adverse features: up to 4 reasons, strongest first.
+    assert 1 <= len(body.reasons) <= 4
+    contributions = [r.contribution for r in body.reasons]
+    assert contributions == sorted(contributions, reverse=True)
+    assert len({r.feature for r in body.reasons}) == len(body.reasons)
+    for reason in body.reasons:
+        assert reason.contribution > 0 and reason.points < 0
+        assert reason.feature in schema.feature_names
+        assert reason.value == payload[reason.feature]
+        assert reason.reason
+    capped = ScoreResponse.model_validate_json(
+        client.post("/v1/score?max_reasons=1", json=payload, headers=KEY).content
+    )
+    assert capped.reasons == body.reasons[:1]
+    assert capped.probability == body.probability
 
 
 def test_batch_matches_single_scores(
@@ -208,20 +222,31 @@ def test_webhook_triggers_reload(client: TestClient, source: Any) -> None:
     assert client.get("/readyz").json()["model_version"] == "2"
 
 
+def _wait_not_ready(client: TestClient, reason: str, timeout: float = 20) -> StatusOut:
+    """Poll ``/readyz`` until it answers 503 naming ``reason``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        resp = client.get("/readyz")
+        status = StatusOut.model_validate_json(resp.content)
+        if resp.status_code == 503 and reason in (status.detail or ""):
+            return status
+        assert time.monotonic() < deadline, f"/readyz never said {reason!r}: {resp.text}"
+        time.sleep(0.05)
+
+
 def test_not_ready_until_a_model_loads(
     settings: Settings, make_source: Callable[..., Any], schema: FeatureSchema
 ) -> None:
     source = make_source("1")
     source.reachable = False
     with TestClient(create_app(settings, source_factory=lambda: source)) as c:
-        time.sleep(0.3)
-        ready = c.get("/readyz")
-        assert ready.status_code == 503 and "registry unreachable" in ready.json()["detail"]
+        assert _wait_not_ready(c, "registry unreachable").status == "not_ready"
         assert c.get("/healthz").status_code == 200
         resp = c.post("/v1/score", json=example_application(schema), headers=KEY)
         assert resp.status_code == 503 and resp.headers["retry-after"] == "5"
+        assert "registry unreachable" in resp.json()["detail"]
         source.reachable = True
-        c.app.state.manager.trigger()  # type: ignore[attr-defined]
+        assert c.post("/v1/admin/reload", headers=ADMIN).json()["outcome"] == "swapped"
         _wait_ready(c)
 
 
@@ -327,11 +352,8 @@ def test_settings_file_schema_used(
     path = narrowed.dump(tmp_path / "schema.yaml")
     app = create_app(settings_factory(api_schema_path=path), source_factory=lambda: source)
     with TestClient(app) as c:
-        time.sleep(0.5)
         # The served version's schema differs from the API's: refused, never ready.
-        ready = c.get("/readyz")
-        assert ready.status_code == 503
-        assert "does not match the API's request schema" in ready.json()["detail"]
+        _wait_not_ready(c, "does not match the API's request schema")
 
 
 def test_bad_max_reasons_and_auth_before_validation(
@@ -348,3 +370,34 @@ def test_bad_max_reasons_and_auth_before_validation(
     assert no_reasons["probability"] == pytest.approx(full["probability"], abs=1e-12)
     # An unauthenticated caller learns nothing about the schema.
     assert client.post("/v1/score", json={"x": 1}).status_code == 401
+
+
+def test_responses_match_their_documented_models(client: TestClient, schema: FeatureSchema) -> None:
+    """Every JSON answer validates against the response model its route documents, with no
+    field the model does not declare."""
+    spec = client.get("/openapi.json").json()
+    good = example_application(schema)
+    calls: list[tuple[str, str, dict[str, Any], int, type[Any]]] = [
+        ("post", "/v1/score", {"json": good, "headers": KEY}, 200, ScoreResponse),
+        (
+            "post",
+            "/v1/score/batch",
+            {"json": {"applications": [good, good]}, "headers": KEY},
+            200,
+            BatchResponse,
+        ),
+        ("get", "/v1/model", {"headers": KEY}, 200, ModelInfo),
+        ("post", "/v1/admin/reload", {"headers": ADMIN}, 200, ReloadResponse),
+        ("get", "/healthz", {}, 200, StatusOut),
+        ("get", "/readyz", {}, 200, StatusOut),
+    ]
+    for method, path, kwargs, code, model in calls:
+        documented = spec["paths"][path][method]["responses"][str(code)]
+        ref = documented["content"]["application/json"]["schema"]["$ref"]
+        assert ref == f"#/components/schemas/{model.__name__}", path
+        resp = getattr(client, method)(path, **kwargs)
+        assert resp.status_code == code, (path, resp.text)
+        parsed = model.model_validate_json(resp.content)
+        body = resp.json()
+        assert set(body) <= set(model.model_fields), (path, set(body) - set(model.model_fields))
+        assert parsed.model_dump(mode="json", exclude_unset=True) == body, path

@@ -1,7 +1,8 @@
 """The single-application fast path answers exactly as the general path does.
 
-``POST /v1/score`` skips the router (``ObservabilityMiddleware.fast_routes``) and one applicant is
-scored with LightGBM's single-row fast config; both must be invisible to callers.
+One applicant is scored with the single-row path (lookup tables or LightGBM's single-row fast
+config) and ``POST /v1/score`` is a plain ASGI endpoint behind the router; both must be invisible
+to callers, also behind a path prefix (``root_path``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     from fastapi.testclient import TestClient
 
-from credit_scoring.api.app import ObservabilityMiddleware, create_app
+from credit_scoring.api.app import create_app
 from credit_scoring.api.schemas import example_application
 from credit_scoring.config import Settings
 from credit_scoring.data.schema import FeatureSchema
@@ -80,23 +81,22 @@ def test_single_row_scores_equal_the_batch_path(
     assert any(r.reasons for r in batch)
 
 
-def test_single_row_contributions_equal_booster_predict(
-    any_model: CreditModel, german: pd.DataFrame
+def test_single_row_reasons_equal_booster_contributions(
+    any_model: CreditModel, german: pd.DataFrame, schema: FeatureSchema
 ) -> None:
-    tiny_model = any_model
-    x = tiny_model.encoder.encode_frame(german.head(50))
-    expected = tiny_model.booster.predict(x, pred_contrib=True, num_threads=1)
-    raw = tiny_model.booster.predict(x, raw_score=True, num_threads=1)
-    for i in range(len(x)):
-        np.testing.assert_array_equal(tiny_model._contrib_one(x[i]), expected[i])
-        assert tiny_model._raw_one(x[i])[0] == raw[i]
-
-
-def _observability(client: TestClient) -> ObservabilityMiddleware:
-    node: Any = client.app.middleware_stack  # type: ignore[attr-defined]
-    while not isinstance(node, ObservabilityMiddleware):
-        node = node.app
-    return node
+    """Reason codes of one applicant are LightGBM's own SHAP contributions, largest first."""
+    records = _records(german, schema, 50)
+    x = any_model.encoder.encode_records(records)
+    expected = any_model.booster.predict(x, pred_contrib=True, num_threads=1)
+    names = any_model.encoder.names
+    for record, contrib in zip(records, expected, strict=True):
+        (res,) = any_model.score([record], max_reasons=50)
+        adverse = {n: c for n, c in zip(names, contrib[:-1], strict=True) if c > 0}
+        assert {r.feature for r in res.reasons} == set(adverse)
+        for reason in res.reasons:
+            assert math.isclose(reason.contribution, adverse[reason.feature], rel_tol=1e-9)
+        got = [r.contribution for r in res.reasons]
+        assert got == sorted(got, reverse=True)
 
 
 @pytest.fixture
@@ -111,7 +111,25 @@ def client(
         yield c
 
 
-def test_direct_dispatch_answers_like_the_router(client: TestClient, schema: FeatureSchema) -> None:
+def _answers(client: TestClient, prefix: str, cases: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+    got = []
+    for i, (url, kwargs) in enumerate(cases):
+        headers = {**kwargs.get("headers", {}), "X-Request-ID": f"case-{i}"}
+        resp = client.post(
+            prefix + url, headers=headers, **{k: v for k, v in kwargs.items() if k != "headers"}
+        )
+        got.append((resp.status_code, resp.content, sorted(resp.headers.items())))
+    return got
+
+
+def test_scoring_route_answers_the_same_behind_a_path_prefix(
+    client: TestClient,
+    schema: FeatureSchema,
+    settings_factory: Callable[..., Settings],
+    make_source: Callable[..., Any],
+) -> None:
+    """``POST /v1/score`` is an ordinary route: matched by the router (metrics label, 405 for
+    other methods), errors through the exception handlers, and ``root_path`` honoured."""
     good = example_application(schema)
     cases: list[tuple[str, dict[str, Any]]] = [
         ("/v1/score", {"json": good, "headers": KEY}),
@@ -123,29 +141,28 @@ def test_direct_dispatch_answers_like_the_router(client: TestClient, schema: Fea
         ("/v1/score", {"json": good}),
         ("/v1/score", {"content": b"x" * 5000, "headers": {**KEY, "content-type": _JSON}}),
     ]
-    middleware = _observability(client)
-    fast_routes = middleware.fast_routes
-    assert ("POST", "/v1/score") in fast_routes
-    answers = []
-    for routes in (fast_routes, {}):
-        middleware.fast_routes = routes
-        got = []
-        for i, (url, kwargs) in enumerate(cases):
-            headers = {**kwargs.pop("headers", {}), "X-Request-ID": f"case-{i}"}
-            resp = client.post(url, headers=headers, **kwargs)
-            kwargs["headers"] = {k: v for k, v in headers.items() if k != "X-Request-ID"}
-            got.append((resp.status_code, resp.content, sorted(resp.headers.items())))
-        answers.append(got)
-    middleware.fast_routes = fast_routes
-    assert [a[0] for a in answers[0]] == [200, 200, 422, 422, 422, 401, 401, 413]
-    assert answers[0] == answers[1]
-    # Both paths counted under the route's label.
-    text = client.get("/metrics").text
-    assert (
-        'credit_scoring_http_requests_total{method="POST",route="/v1/score",status="200"} 4.0'
-        in (text)
-    )
-    # Other methods on the path still go through the router.
+    direct = _answers(client, "", cases)
+    assert [a[0] for a in direct] == [200, 200, 422, 422, 422, 401, 401, 413]
+    source = make_source("1")
+    app = create_app(settings_factory(), source_factory=lambda: source)
+    with TestClient(app, root_path="/scoring") as prefixed:
+        deadline = time.monotonic() + 20
+        while prefixed.get("/scoring/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "not ready"
+            time.sleep(0.05)
+        assert _answers(prefixed, "/scoring", cases) == direct
+        text = prefixed.get("/scoring/metrics").text
+    # Counted under the route's label, prefix or not.
+    for metrics in (text, client.get("/metrics").text):
+        assert (
+            'credit_scoring_http_requests_total{method="POST",route="/v1/score",status="200"} 2.0'
+            in metrics
+        )
+        assert (
+            'credit_scoring_http_requests_total{method="POST",route="/v1/score",status="422"} 3.0'
+            in metrics
+        )
+    # Other methods on the path: the router's 405.
     assert client.get("/v1/score", headers=KEY).status_code == 405
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from credit_scoring.api.metrics import ApiMetrics
-from credit_scoring.api.prediction_log import JsonlSink, PredictionLogger, Row, make_row
+from credit_scoring.api.prediction_log import JsonlSink, PredictionLogger, Row
 from credit_scoring.config import Settings
 from credit_scoring.monitoring.prediction_log import read_prediction_log
+from credit_scoring.predictions.record import make_row
 
 pytestmark = pytest.mark.unit
 
@@ -62,7 +63,12 @@ def test_rows_are_written_and_readable_by_monitoring(tmp_path: Path) -> None:
     )
     assert len(frame) == 100
     assert sorted(frame["duration_in_month"]) == list(range(100))
-    assert metrics.predlog_written.labels("jsonl")._value.get() == 100
+    assert (
+        metrics.registry.get_sample_value(
+            "credit_scoring_prediction_log_written_total", {"sink": "jsonl"}
+        )
+        == 100
+    )
 
 
 def test_rows_go_to_the_file_of_their_utc_day(tmp_path: Path) -> None:
@@ -103,7 +109,12 @@ def test_unwritable_primary_spills_to_fallback_on_close(tmp_path: Path) -> None:
     lines = [ln for p in tmp_path.glob("*.jsonl") for ln in p.read_text().splitlines()]
     assert len(lines) == 10
     assert failing.calls >= 1
-    assert metrics.predlog_errors.labels("postgres")._value.get() >= 1
+    assert (
+        metrics.registry.get_sample_value(
+            "credit_scoring_prediction_log_errors_total", {"sink": "postgres"}
+        )
+        >= 1
+    )
 
 
 def test_full_queue_drops_instead_of_blocking(tmp_path: Path) -> None:
@@ -118,5 +129,5 @@ def test_full_queue_drops_instead_of_blocking(tmp_path: Path) -> None:
 
     threading.Thread(target=produce).start()
     assert done.wait(2)
-    assert metrics.predlog_dropped._value.get() == 3
+    assert metrics.registry.get_sample_value("credit_scoring_prediction_log_dropped_total") == 3
     assert plog.pending == 5

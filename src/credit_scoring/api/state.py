@@ -1,0 +1,93 @@
+"""What the API's routes share, built once per app: :class:`ApiState`, reached as ``app.state.api``.
+
+Routes get it through :func:`credit_scoring.api.deps.get_api` (or ``scope["app"].state.api`` in
+the plain ASGI scoring routes); nothing else holds app-wide state. Per-request values (request
+id, start time, the model version that answered) live in the ASGI scope's ``state``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import anyio
+from fastapi import HTTPException, status
+from pydantic import BaseModel
+
+from credit_scoring.api.auth import KeyChecker
+from credit_scoring.api.metrics import ApiMetrics
+from credit_scoring.api.model_manager import LoadedModel, ModelManager
+from credit_scoring.api.prediction_log import PostgresSink, PredictionLogger
+from credit_scoring.config import Settings
+from credit_scoring.data.schema import FeatureSchema
+
+logger = logging.getLogger("credit_scoring.api")
+
+
+def bundled_schema_path() -> Path:
+    """The bundled German Credit feature schema (the API's default request schema)."""
+    return Path(str(files("credit_scoring") / "data" / "bundled" / "german_credit.schema.yaml"))
+
+
+@dataclass(eq=False)
+class ApiState:
+    """Settings, request models, keys, metrics, the prediction log and the model manager."""
+
+    settings: Settings
+    schema: FeatureSchema
+    example: dict[str, Any]
+    application_model: type[BaseModel]
+    batch_model: type[BaseModel]
+    keys: KeyChecker
+    metrics: ApiMetrics
+    predlog: PredictionLogger
+    new_manager: Callable[[], ModelManager]
+    #: Set while the app runs (:meth:`running`); a new one per lifespan.
+    manager: ModelManager | None = field(default=None, init=False)
+
+    def serving(self, request_state: dict[str, Any]) -> LoadedModel:
+        """The loaded model (503 before the first load); records its version on the request."""
+        loaded = self.manager.current if self.manager is not None else None
+        if loaded is None:
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                detail="no model loaded yet: " + (self.last_error or ""),
+                headers={"Retry-After": "5"},
+            )
+        request_state["model_version"] = loaded.version
+        return loaded
+
+    @property
+    def last_error(self) -> str | None:
+        """Why no model is served (None once one is)."""
+        return self.manager.last_error if self.manager is not None else "not started"
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Start the prediction-log writer and the model manager; stop and flush on exit."""
+        manager = self.manager = self.new_manager()
+        if isinstance(self.predlog.sink, PostgresSink):
+            try:
+                await anyio.to_thread.run_sync(self.predlog.sink.ensure_table)
+            except Exception as exc:
+                logger.error("prediction log database unreachable at start (will retry): %s", exc)
+        self.predlog.start()
+        manager.start()
+        settings = self.settings
+        logger.info(
+            "scoring API started: serving models:/%s@%s from %s",
+            settings.model_name,
+            settings.serve_alias,
+            settings.resolved_tracking_uri,
+        )
+        try:
+            yield
+        finally:
+            await manager.stop()
+            await anyio.to_thread.run_sync(self.predlog.close)
+            logger.info("scoring API stopped; prediction log flushed")

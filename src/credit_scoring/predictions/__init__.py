@@ -1,0 +1,1 @@
+"""The prediction-log contract shared by its writer (the API) and its readers (monitoring)."""

@@ -1,0 +1,132 @@
+"""The scoring service is callable without HTTP and answers exactly what the route sends."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+import pytest
+from fastapi import HTTPException
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from fastapi.testclient import TestClient
+
+from credit_scoring.api import service
+from credit_scoring.api.app import create_app
+from credit_scoring.api.responses import InvalidRequest
+from credit_scoring.api.schemas import BatchResponse, ScoreResponse, example_application
+from credit_scoring.api.state import ApiState
+from credit_scoring.config import Settings
+from credit_scoring.data.schema import FeatureSchema
+
+pytestmark = pytest.mark.unit
+
+KEY = "key-one"
+
+
+@pytest.fixture
+def running(
+    settings_factory: Callable[..., Settings], make_source: Callable[..., Any]
+) -> Iterator[tuple[TestClient, ApiState]]:
+    source = make_source("1")
+    app = create_app(settings_factory(), source_factory=lambda: source)
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 20
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "not ready"
+            time.sleep(0.05)
+        yield client, app.state.api
+
+
+def _state(request_id: str) -> dict[str, Any]:
+    return {"request_id": request_id, "t0": time.perf_counter()}
+
+
+def test_score_one_is_the_routes_answer(
+    running: tuple[TestClient, ApiState], schema: FeatureSchema
+) -> None:
+    client, api = running
+    body = orjson.dumps(example_application(schema))
+    state = _state("svc-1")
+    scored = service.score_one(api, KEY, b"max_reasons=2", body, state)
+    assert scored.version == state["model_version"] == "1"
+    assert scored.records == [example_application(schema)]
+    resp = client.post(
+        "/v1/score?max_reasons=2",
+        content=body,
+        headers={"X-API-Key": KEY, "X-Request-ID": "svc-1", "content-type": "application/json"},
+    )
+    assert resp.content == scored.body()
+    assert 1 <= len(ScoreResponse.model_validate_json(scored.body()).reasons) <= 2
+
+
+def test_score_batch_is_the_routes_answer(
+    running: tuple[TestClient, ApiState], schema: FeatureSchema
+) -> None:
+    client, api = running
+    body = orjson.dumps({"applications": [example_application(schema)] * 3})
+    scored = asyncio.run(service.score_batch(api, KEY, b"", body, _state("svc-b")))
+    resp = client.post(
+        "/v1/score/batch",
+        content=body,
+        headers={"X-API-Key": KEY, "X-Request-ID": "svc-b", "content-type": "application/json"},
+    )
+    assert resp.content == scored.batch_body()
+    assert BatchResponse.model_validate_json(scored.batch_body()).count == 3
+
+
+def test_errors_are_raised_for_the_exception_handlers(
+    running: tuple[TestClient, ApiState], schema: FeatureSchema
+) -> None:
+    _, api = running
+    good = example_application(schema)
+    with pytest.raises(HTTPException) as denied:
+        service.score_one(api, "wrong", b"", orjson.dumps(good), _state("x"))
+    assert denied.value.status_code == 401
+    with pytest.raises(InvalidRequest) as invalid:
+        service.score_one(
+            api, KEY, b"max_reasons=x", orjson.dumps({**good, "purpose": "yacht"}), _state("y")
+        )
+    assert [e["loc"] for e in invalid.value.errors] == [
+        ["query", "max_reasons"],
+        ["body", "purpose"],
+    ]
+
+
+def test_scored_applications_are_logged(
+    settings_factory: Callable[..., Settings],
+    make_source: Callable[..., Any],
+    schema: FeatureSchema,
+) -> None:
+    settings = settings_factory()
+    source = make_source("1")
+    app = create_app(settings, source_factory=lambda: source)
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 20
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "not ready"
+            time.sleep(0.05)
+        api: ApiState = app.state.api
+        body = orjson.dumps({"applications": [example_application(schema)] * 2})
+        asyncio.run(service.score_batch(api, KEY, b"", body, _state("logged")))
+    rows = [
+        json.loads(line)
+        for path in settings.prediction_log_dir.glob("*.jsonl")
+        for line in path.read_text().splitlines()
+    ]
+    assert sorted(r["request_id"] for r in rows) == ["logged-0", "logged-1"]
+
+
+def test_as_record_is_model_dump(schema: FeatureSchema) -> None:
+    from credit_scoring.api.schemas import build_application_model
+
+    model = build_application_model(schema)
+    app = model.model_validate({**example_application(schema), "purpose": "car (new)"})
+    assert service.as_record(app) == app.model_dump()
+    assert list(service.as_record(app)) == list(app.model_dump())
