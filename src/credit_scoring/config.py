@@ -25,6 +25,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from credit_scoring.scoring.grades import MasterScale
 from credit_scoring.scoring.scaling import ScoreScaling
 
 SCALING_FIELDS = frozenset(ScoreScaling.model_fields)
@@ -104,6 +105,13 @@ class Settings(BaseSettings):
         description="PDO scaling and decision cut-offs of newly trained versions. Env vars keep "
         "their flat names: CREDIT_SCORING_PDO, _BASE_POINTS, _BASE_ODDS, _APPROVE_BELOW_PD, "
         "_DECLINE_ABOVE_PD (see ScoreScaling for meanings and defaults).",
+    )
+
+    master_scale: MasterScale = Field(
+        default_factory=MasterScale,
+        description="Rating grades of newly trained versions (stored with each version as "
+        'master_scale.json), JSON: {"labels": [...], "upper_bounds": [...]}; default 8 grades '
+        "A-H (see scoring.grades).",
     )
 
     # --- Validation gate ----------------------------------------------------------------------

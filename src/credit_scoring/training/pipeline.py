@@ -176,7 +176,9 @@ def _train_and_log(
     step("Training LightGBM (early stopping) and calibrating")
     booster, calibration = _fit_calibrated(encoder, x_all, y_all, fit_idx, valid_idx, settings)
     example = _input_example(data.features.iloc[test_idx[:5]])
-    model = CreditModel(booster, schema, scaling, calibration, example)
+    model = CreditModel(
+        booster, schema, scaling, calibration, example, master_scale=settings.master_scale
+    )
     p_test = model.predict_proba_matrix(x_all[test_idx])
     metrics = {f"test_{k}": v for k, v in classification_metrics(y_all[test_idx], p_test).items()}
 
@@ -323,6 +325,10 @@ def _log_run(
         (root / run_artifacts.SCALING_FILE).write_text(json.dumps(scaling.model_dump(), indent=2))
         mlflow.log_artifact(str(root / run_artifacts.FEATURE_SCHEMA_FILE))
         mlflow.log_artifact(str(root / run_artifacts.SCALING_FILE))
+        (root / run_artifacts.MASTER_SCALE_FILE).write_text(
+            json.dumps(model.master_scale.model_dump(mode="json"), indent=2)
+        )
+        mlflow.log_artifact(str(root / run_artifacts.MASTER_SCALE_FILE))
 
         # Holdout: original columns of the test rows (target, protected sources included).
         holdout = source_frame.iloc[test_idx]
