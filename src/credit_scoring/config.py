@@ -193,6 +193,26 @@ class Settings(BaseSettings):
         description="Absolute change of any decision's rate above this (and significant) is drift.",
     )
 
+    # --- Outcomes and backtesting ---------------------------------------------------------------
+    outcome_window_days: int = Field(
+        default=365,
+        ge=1,
+        description="Performance window of the PDs: outcomes observed later than this after the "
+        "decision are rejected as late.",
+    )
+    backtest_amber_below: float = Field(
+        default=0.05, gt=0, lt=1, description="Backtest p-value below this: amber (95% level)."
+    )
+    backtest_red_below: float = Field(
+        default=0.001, gt=0, lt=1, description="Backtest p-value below this: red (99.9% level)."
+    )
+    backtest_max_estimated_auc_drop: float = Field(
+        default=0.05,
+        ge=0,
+        description="Alert when the estimated AUC (CBPE) of recent decisions falls more than "
+        "this below the version's holdout AUC.",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -341,6 +341,34 @@ def monitor(
 
 
 @app.command()
+def outcomes(
+    data: Annotated[
+        Path,
+        typer.Option(
+            help="CSV or Parquet: decision_id, defaulted, observation_date (see docs/evidence.md)."
+        ),
+    ],
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Record realised outcomes of logged decisions; rejected rows are listed with a reason."""
+    from credit_scoring.outcomes.intake import read_outcomes_file, record_outcomes
+
+    settings = _settings()
+    report = _run(lambda: record_outcomes(settings, read_outcomes_file(data), source=data.name))
+    if json_output:
+        out.print_json(json.dumps(report.as_dict()))
+        return
+    console.print(
+        f"{report.received} received · [green]{report.recorded} recorded[/] · "
+        f"{report.rejected_count} rejected ({report.store})"
+    )
+    for reason, ids in report.rejected.items():
+        if ids:
+            shown = ", ".join(ids[:10]) + (" ..." if len(ids) > 10 else "")
+            console.print(f"  [yellow]{reason}[/]: {len(ids)} ({shown})", highlight=False)
+
+
+@app.command()
 def demo(
     serve_after: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Start the API on 127.0.0.1:8000 at the end.")

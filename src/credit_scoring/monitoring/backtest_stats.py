@@ -127,8 +127,9 @@ def grade_backtest(
         d = int(y[mask].sum())
         if n == 0:
             rows.append(
-                GradeResult(label, lower[g], upper[g], 0, 0, float("nan"), float("nan"), 1.0, 1.0,
-                            "green")
+                GradeResult(
+                    label, lower[g], upper[g], 0, 0, float("nan"), float("nan"), 1.0, 1.0, "green"
+                )
             )
             continue
         mean_pd = float(p[mask].mean())

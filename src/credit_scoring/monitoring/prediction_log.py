@@ -7,7 +7,8 @@ also there when the database is unreachable (its fallback): source ``auto`` with
 both and drops duplicate ``request_id`` values.
 
 :func:`read_prediction_log` returns one flat frame: the applicant fields as columns plus
-``ts``, ``model_name``, ``model_version``, ``probability``, ``score`` and ``decision``.
+``request_id``, ``ts``, ``model_name``, ``model_version``, ``probability``, ``score`` and
+``decision``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from credit_scoring.predictions.record import COLUMNS, TABLE, log_file
 Source = Literal["auto", "postgres", "files"]
 
 #: Columns of the returned frame besides the applicant inputs.
-LOG_COLUMNS = [c for c in COLUMNS if c not in ("request_id", "inputs", "latency_ms")]
+LOG_COLUMNS = [c for c in COLUMNS if c not in ("inputs", "latency_ms")]
 
 _SELECTED = [c for c in COLUMNS if c != "latency_ms"]
 _SQL = (

@@ -23,15 +23,17 @@ from credit_scoring.scoring.grades import MasterScale
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.parametrize(("n", "d", "p"), [(100, 0, 0.01), (100, 5, 0.02), (1000, 31, 0.02),
-                                           (40, 40, 0.5), (7, 1, 0.3)])
+@pytest.mark.parametrize(
+    ("n", "d", "p"), [(100, 0, 0.01), (100, 5, 0.02), (1000, 31, 0.02), (40, 40, 0.5), (7, 1, 0.3)]
+)
 def test_binomial_p_value_is_scipys_one_sided_binomtest(n: int, d: int, p: float) -> None:
     expected = stats.binomtest(d, n, p, alternative="greater").pvalue
     assert binomial_p_value(n, d, p) == pytest.approx(expected, rel=1e-12)
 
 
-@pytest.mark.parametrize(("n", "d", "p"), [(100, 0, 0.01), (100, 5, 0.02), (1000, 31, 0.02),
-                                           (12, 3, 0.1)])
+@pytest.mark.parametrize(
+    ("n", "d", "p"), [(100, 0, 0.01), (100, 5, 0.02), (1000, 31, 0.02), (12, 3, 0.1)]
+)
 def test_jeffreys_p_value_is_the_posterior_mass_below_the_pd(n: int, d: int, p: float) -> None:
     a, b = d + 0.5, n - d + 0.5
     mass, _ = integrate.quad(lambda t: stats.beta.pdf(t, a, b), 0, p, limit=200)
@@ -58,8 +60,10 @@ def test_bad_counts_are_refused_with_the_numbers() -> None:
 def test_hosmer_lemeshow_matches_chi_square_by_hand() -> None:
     n, d, p = [200, 300, 100, 0], [2, 12, 11, 0], [0.01, 0.03, 0.08, 0.2]
     hl = hosmer_lemeshow(n, d, p)
-    by_hand = sum((di - ni * pi) ** 2 / (ni * pi * (1 - pi))
-                  for ni, di, pi in zip(n[:3], d[:3], p[:3], strict=True))
+    by_hand = sum(
+        (di - ni * pi) ** 2 / (ni * pi * (1 - pi))
+        for ni, di, pi in zip(n[:3], d[:3], p[:3], strict=True)
+    )
     assert hl.dof == 3  # the empty group is left out
     assert hl.statistic == pytest.approx(by_hand)
     assert hl.p_value == pytest.approx(stats.chi2.sf(by_hand, 3))
@@ -87,8 +91,14 @@ def _synthetic_backtest(scale: float, min_n: int = 100) -> list[str]:
     data = generate(60_000, seed=11)
     ms = MasterScale()
     pd_pred = np.clip(data["true_pd"].to_numpy() * scale, 0, 1)
-    rows = grade_backtest(ms.grade_index(pd_pred), pd_pred, data["default"].to_numpy(),
-                          ms.labels, ms.lower_bounds, ms.upper_bounds)
+    rows = grade_backtest(
+        ms.grade_index(pd_pred),
+        pd_pred,
+        data["default"].to_numpy(),
+        ms.labels,
+        ms.lower_bounds,
+        ms.upper_bounds,
+    )
     assert sum(r.n for r in rows) == len(data)  # every obligor in exactly one grade
     assert sum(r.defaults for r in rows) == int(data["default"].sum())
     return [r.light for r in rows if r.n >= min_n]
@@ -105,8 +115,14 @@ def test_calibrated_pds_are_green_and_halved_pds_go_red() -> None:
 
 def test_master_scale_grades() -> None:
     ms = MasterScale()
-    assert ms.grades([0.0, 0.004999, 0.005, 0.2, 0.99, 1.0]).tolist() == ["A", "A", "B", "G", "H",
-                                                                          "H"]
+    assert ms.grades([0.0, 0.004999, 0.005, 0.2, 0.99, 1.0]).tolist() == [
+        "A",
+        "A",
+        "B",
+        "G",
+        "H",
+        "H",
+    ]
     assert [ms.grade(p) for p in (0.0, 0.005, 0.2, 1.0)] == ["A", "B", "G", "H"]
     assert ms.central_pd()["B"] == pytest.approx((0.005 * 0.01) ** 0.5)
     with pytest.raises(ValueError, match="last upper bound must be 1"):
