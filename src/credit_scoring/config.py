@@ -166,6 +166,14 @@ class Settings(BaseSettings):
         description="FastAPI's native OpenTelemetry instrumentation (traces, metrics and logs to "
         "the OpenTelemetry providers configured in the process).",
     )
+    shadow_alias: str | None = Field(
+        default=None,
+        description="Alias of a challenger version the API also scores live traffic with, after "
+        "the response is sent (logged beside the served record, never returned); unset: off.",
+    )
+    shadow_fraction: float = Field(
+        default=1.0, ge=0, le=1, description="Share of requests also scored by the shadow."
+    )
     api_log_level: str = Field(default="INFO", description="Log level of the scoring API.")
     model_cache_dir: Path | None = Field(default=None, description="Default: <home>/model-cache.")
     database_url: SecretStr | None = Field(
@@ -205,6 +213,9 @@ class Settings(BaseSettings):
     )
     backtest_red_below: float = Field(
         default=0.001, gt=0, lt=1, description="Backtest p-value below this: red (99.9% level)."
+    )
+    backtest_min_outcomes: int = Field(
+        default=100, ge=1, description="Fewer decisions with outcomes: insufficient data."
     )
     backtest_max_estimated_auc_drop: float = Field(
         default=0.05,

@@ -26,7 +26,7 @@ from credit_scoring.api.auth import KeyChecker
 from credit_scoring.api.logs import configure_logging
 from credit_scoring.api.metrics import ApiMetrics
 from credit_scoring.api.model_manager import ModelManager, ModelSource, ScoringModel
-from credit_scoring.api.prediction_log import make_prediction_logger
+from credit_scoring.api.prediction_log import make_prediction_logger, make_shadow_logger
 from credit_scoring.api.responses import add_exception_handlers
 from credit_scoring.api.routes import routers, scoring
 from credit_scoring.api.schemas import (
@@ -36,6 +36,7 @@ from credit_scoring.api.schemas import (
     build_batch_model,
     example_application,
 )
+from credit_scoring.api.shadow import ShadowScorer
 from credit_scoring.api.state import ApiState, bundled_schema_path
 from credit_scoring.config import Settings, get_settings
 from credit_scoring.data.schema import FeatureSchema
@@ -48,15 +49,24 @@ def create_app(
     *,
     source_factory: Callable[[], ModelSource] | None = None,
     loader: Callable[[Path], ScoringModel] | None = None,
+    shadow_source_factory: Callable[[], ModelSource] | None = None,
 ) -> FastAPI:
     """Build the scoring API; refuses (``AuthConfigError``) when no key is configured.
 
     ``source_factory``/``loader`` replace the MLflow registry and the ``CreditModel`` loader
-    (used by unit tests); by default the app serves ``models:/<model_name>@<serve_alias>``.
+    (used by unit tests; ``shadow_source_factory`` is the shadow's, default ``source_factory``);
+    by default the app serves ``models:/<model_name>@<serve_alias>`` and, with ``shadow_alias``,
+    also scores ``models:/<model_name>@<shadow_alias>`` in the shadow
+    (:mod:`credit_scoring.api.shadow`).
     """
     settings = settings or get_settings()
     configure_logging(settings.api_log_level)
-    api = build_state(settings, source_factory=source_factory, loader=loader)
+    api = build_state(
+        settings,
+        source_factory=source_factory,
+        loader=loader,
+        shadow_source_factory=shadow_source_factory,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -94,6 +104,7 @@ def build_state(
     *,
     source_factory: Callable[[], ModelSource] | None = None,
     loader: Callable[[Path], ScoringModel] | None = None,
+    shadow_source_factory: Callable[[], ModelSource] | None = None,
 ) -> ApiState:
     """The app's shared state: request models from the feature schema, keys, metrics, log."""
     keys = KeyChecker(settings)
@@ -104,6 +115,22 @@ def build_state(
     manager_kwargs: dict[str, Any] = {"source_factory": source_factory}
     if loader is not None:
         manager_kwargs["loader"] = loader
+    shadow_alias = settings.shadow_alias
+
+    def new_shadow() -> ShadowScorer:
+        kwargs = dict(manager_kwargs)
+        if shadow_source_factory is not None:
+            kwargs["source_factory"] = shadow_source_factory
+        manager = ModelManager(
+            settings, schema, metrics, **kwargs, alias=shadow_alias, role="shadow"
+        )
+        return ShadowScorer(
+            manager,
+            make_shadow_logger(settings, metrics),
+            metrics,
+            fraction=settings.shadow_fraction,
+        )
+
     return ApiState(
         settings=settings,
         schema=schema,
@@ -114,6 +141,7 @@ def build_state(
         metrics=metrics,
         predlog=make_prediction_logger(settings, metrics),
         new_manager=lambda: ModelManager(settings, schema, metrics, **manager_kwargs),
+        new_shadow=new_shadow if shadow_alias else None,
     )
 
 

@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,6 +27,7 @@ import orjson
 
 from credit_scoring.api.metrics import ApiMetrics
 from credit_scoring.config import Settings
+from credit_scoring.predictions import shadow
 from credit_scoring.predictions.record import (
     COLUMNS,
     CREATE_TABLE_SQL,
@@ -36,7 +38,8 @@ from credit_scoring.predictions.record import (
 
 logger = logging.getLogger(__name__)
 
-Row = PredictionRow
+#: A row of the prediction log or of the shadow log (both are dicts with a ``ts``).
+Row = PredictionRow | shadow.ShadowRow
 
 
 class Sink(Protocol):
@@ -54,9 +57,16 @@ class JsonlSink:
 
     name = "jsonl"
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        file_of_day: Callable[[Path, date], Path] = log_file,
+        name: str = "jsonl",
+    ) -> None:
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._file_of_day = file_of_day
+        self.name = name
 
     def write(self, rows: list[Row]) -> None:
         by_day: dict[date, bytearray] = {}
@@ -72,7 +82,7 @@ class JsonlSink:
             buf += b"\n"
         for day, data in by_day.items():
             # One O_APPEND write per batch keeps lines whole when several workers share a file.
-            path = log_file(self.directory, day)
+            path = self._file_of_day(self.directory, day)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
             try:
                 os.write(fd, data)
@@ -84,14 +94,25 @@ class JsonlSink:
 
 
 class PostgresSink:
-    """Insert rows into the ``prediction_log`` table, creating it if needed."""
+    """Insert rows into the ``prediction_log`` table (or another contract's), creating it."""
 
     name = "postgres"
 
-    def __init__(self, dsn: str, connect_timeout_s: int = 5) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        connect_timeout_s: int = 5,
+        *,
+        create_sql: str = CREATE_TABLE_SQL,
+        insert_sql: str = INSERT_SQL,
+        columns: Sequence[str] = COLUMNS,
+        name: str = "postgres",
+    ) -> None:
         self._dsn = dsn
         self._timeout = connect_timeout_s
         self._conn: Any = None
+        self._create_sql, self._insert_sql, self._columns = create_sql, insert_sql, columns
+        self.name = name
 
     def _connection(self) -> Any:
         import psycopg2  # lazily: only with a database
@@ -99,7 +120,7 @@ class PostgresSink:
         if self._conn is None or self._conn.closed:
             self._conn = psycopg2.connect(self._dsn, connect_timeout=self._timeout)
             with self._conn, self._conn.cursor() as cur:
-                cur.execute(CREATE_TABLE_SQL)
+                cur.execute(self._create_sql)
         return self._conn
 
     def ensure_table(self) -> None:
@@ -113,13 +134,16 @@ class PostgresSink:
             return orjson.dumps(o).decode()
 
         values = [
-            tuple(Json(r[c], dumps=as_json) if c == "inputs" else r[c] for c in COLUMNS)  # type: ignore[literal-required]
+            tuple(
+                Json(r[c], dumps=as_json) if c == "inputs" else r[c]  # type: ignore[literal-required]
+                for c in self._columns
+            )
             for r in rows
         ]
         conn = self._connection()
         try:
             with conn, conn.cursor() as cur:
-                execute_values(cur, INSERT_SQL, values, page_size=1000)
+                execute_values(cur, self._insert_sql, values, page_size=1000)
         except Exception:
             # Drop the connection so the next attempt reconnects.
             try:
@@ -162,7 +186,7 @@ class PredictionLogger:
         self._stopping = threading.Event()
 
     # --- producer side (request handlers) -----------------------------------------------------
-    def log(self, rows: list[Row]) -> None:
+    def log(self, rows: Sequence[Row]) -> None:
         """Queue rows for writing; never blocks (rows are dropped and counted if full)."""
         room = self.max_queue - len(self._buffer)
         if room < len(rows):
@@ -259,4 +283,20 @@ def make_prediction_logger(settings: Settings, metrics: ApiMetrics) -> Predictio
     if settings.database_url is None:
         return PredictionLogger(files_sink, metrics)
     pg: Sink = PostgresSink(settings.database_url.get_secret_value())
+    return PredictionLogger(pg, metrics, fallback=files_sink)
+
+
+def make_shadow_logger(settings: Settings, metrics: ApiMetrics) -> PredictionLogger:
+    """The shadow log's writer: same sinks and fallback as the prediction log, its own
+    contract (:mod:`credit_scoring.predictions.shadow`)."""
+    files_sink = JsonlSink(settings.prediction_log_dir, shadow.log_file, name="shadow-jsonl")
+    if settings.database_url is None:
+        return PredictionLogger(files_sink, metrics)
+    pg: Sink = PostgresSink(
+        settings.database_url.get_secret_value(),
+        create_sql=shadow.CREATE_TABLE_SQL,
+        insert_sql=shadow.INSERT_SQL,
+        columns=shadow.COLUMNS,
+        name="shadow-postgres",
+    )
     return PredictionLogger(pg, metrics, fallback=files_sink)

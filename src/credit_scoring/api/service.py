@@ -46,6 +46,8 @@ class Scored:
     loaded: LoadedModel
     records: list[dict[str, Any]]
     results: list[Any]
+    #: The logged id of each application (``<request_id>-<i>`` in a batch).
+    ids: list[str]
 
     @property
     def version(self) -> str:
@@ -143,8 +145,9 @@ def score_one(
     loaded = api.serving(state)
     record = as_record(application)
     result = loaded.model.score([record], max_reasons=limit)[0]
-    scored = Scored(state["request_id"], loaded, [record], [result])
-    record_outcome(api, state, scored, [scored.request_id])
+    rid = state["request_id"]
+    scored = Scored(rid, loaded, [record], [result], [rid])
+    record_outcome(api, state, scored)
     return scored
 
 
@@ -163,19 +166,19 @@ async def score_batch(
         results = loaded.model.score(records, max_reasons=limit)
     rid = state["request_id"]
     api.metrics.batch_size.observe(len(records))
-    scored = Scored(rid, loaded, records, results)
-    record_outcome(api, state, scored, [f"{rid}-{i}" for i in range(len(records))])
+    scored = Scored(rid, loaded, records, results, [f"{rid}-{i}" for i in range(len(records))])
+    record_outcome(api, state, scored)
     return scored
 
 
-def record_outcome(api: ApiState, state: dict[str, Any], scored: Scored, ids: list[str]) -> None:
+def record_outcome(api: ApiState, state: dict[str, Any], scored: Scored) -> None:
     """Decision metrics, one prediction-log row per application, optional applicant log."""
     latency_ms = (time.perf_counter() - state["t0"]) * 1000
     ts = datetime.now(UTC)  # one request, one time
     name, version = scored.loaded.name, scored.loaded.version
     rows: list[PredictionRow] = []
     decisions: dict[str, int] = {}
-    for rid, record, res in zip(ids, scored.records, scored.results, strict=True):
+    for rid, record, res in zip(scored.ids, scored.records, scored.results, strict=True):
         rows.append(
             make_row(
                 request_id=rid,

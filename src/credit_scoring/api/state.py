@@ -23,6 +23,7 @@ from credit_scoring.api.auth import KeyChecker
 from credit_scoring.api.metrics import ApiMetrics
 from credit_scoring.api.model_manager import LoadedModel, ModelManager
 from credit_scoring.api.prediction_log import PostgresSink, PredictionLogger
+from credit_scoring.api.shadow import ShadowScorer
 from credit_scoring.config import Settings
 from credit_scoring.data.schema import FeatureSchema
 
@@ -47,8 +48,11 @@ class ApiState:
     metrics: ApiMetrics
     predlog: PredictionLogger
     new_manager: Callable[[], ModelManager]
+    #: Builds the shadow challenger when ``CREDIT_SCORING_SHADOW_ALIAS`` is set.
+    new_shadow: Callable[[], ShadowScorer] | None = None
     #: Set while the app runs (:meth:`running`); a new one per lifespan.
     manager: ModelManager | None = field(default=None, init=False)
+    shadow: ShadowScorer | None = field(default=None, init=False)
 
     def serving(self, request_state: dict[str, Any]) -> LoadedModel:
         """The loaded model (503 before the first load); records its version on the request."""
@@ -78,6 +82,9 @@ class ApiState:
                 logger.error("prediction log database unreachable at start (will retry): %s", exc)
         self.predlog.start()
         manager.start()
+        shadow = self.shadow = self.new_shadow() if self.new_shadow is not None else None
+        if shadow is not None:
+            await self._start_shadow(shadow)
         settings = self.settings
         logger.info(
             "scoring API started: serving models:/%s@%s from %s",
@@ -89,5 +96,25 @@ class ApiState:
             yield
         finally:
             await manager.stop()
+            if shadow is not None:
+                await shadow.manager.stop()
+                await anyio.to_thread.run_sync(shadow.close)
+                self.shadow = None
             await anyio.to_thread.run_sync(self.predlog.close)
             logger.info("scoring API stopped; prediction log flushed")
+
+    async def _start_shadow(self, shadow: ShadowScorer) -> None:
+        sink = shadow.shadow_log.sink
+        if isinstance(sink, PostgresSink):
+            try:
+                await anyio.to_thread.run_sync(sink.ensure_table)
+            except Exception as exc:
+                logger.error("shadow log database unreachable at start (will retry): %s", exc)
+        shadow.start()
+        shadow.manager.start()
+        logger.info(
+            "shadow challenger: models:/%s@%s on %.0f%% of requests (never returned)",
+            self.settings.model_name,
+            shadow.manager.alias,
+            100 * shadow.fraction,
+        )

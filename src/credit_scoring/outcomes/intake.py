@@ -160,7 +160,8 @@ def read_outcomes_file(path: Path) -> list[Outcome]:
     except Exception as exc:
         raise OutcomesError(f"{path}: cannot read: {exc}") from exc
     try:
-        return parse_records(frame.to_dict(orient="records"), first_row=first)
+        records = [{str(k): v for k, v in r.items()} for r in frame.to_dict(orient="records")]
+        return parse_records(records, first_row=first)
     except OutcomesError as exc:
         raise OutcomesError(f"{path}: {exc}") from exc
 
