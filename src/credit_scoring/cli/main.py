@@ -475,6 +475,48 @@ def backtest(
 
 
 @app.command()
+def compare(
+    champion: Annotated[str, typer.Option(help="Alias of the served champion.")] = "production",
+    challenger: Annotated[str, typer.Option(help="Alias of the shadow challenger.")] = "staging",
+    since: Annotated[
+        datetime | None,
+        typer.Option(help="Pairs logged from (UTC); default: the last monitoring window."),
+    ] = None,
+    until: Annotated[datetime | None, typer.Option(help="Pairs logged until (UTC).")] = None,
+    no_log: Annotated[
+        bool, typer.Option("--no-log", help="Do not log the report to MLflow.")
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Challenger report from the shadow pairs of live traffic (agreement, swaps, fairness)."""
+    from credit_scoring.monitoring.compare import run_compare
+
+    settings = _settings()
+    report = _run(
+        lambda: run_compare(
+            settings, champion, challenger, since=since, until=until, log_to_mlflow=not no_log
+        )
+    )
+    if json_output:
+        out.print_json(report.to_json())
+        return
+    out.print(
+        f"{report.n_pairs} pairs · v{report.champion_version} ({champion}) vs "
+        f"v{report.challenger_version} ({challenger})"
+    )
+    if report.n_pairs:
+        out.print(
+            f"agreement {report.agreement_rate:.1%} · flips {report.flip_rate:.2%} · swap-in "
+            f"{report.swap_in} · swap-out {report.swap_out} · approval delta "
+            f"{report.approval_rate_delta:+.1%} · PD PSI {report.pd_psi:.3f}"
+        )
+    for f in report.fairness:
+        out.print(f"four-fifths {f.attribute}: challenger ratio {f.challenger_ratio} ({f.passes})")
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+
+
+@app.command()
 def demo(
     serve_after: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Start the API on 127.0.0.1:8000 at the end.")
