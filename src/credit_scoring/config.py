@@ -139,6 +139,15 @@ class Settings(BaseSettings):
         default=30, description="Groups smaller than this are reported, not judged."
     )
     gate_max_psi: float = 0.25
+    gate_require_live_compare: bool = Field(
+        default=False,
+        description="Also require evidence from live traffic (credit-scoring compare on the "
+        "shadow pairs): at least gate_live_min_pairs pairs, flip rate at most "
+        "gate_live_max_flip_rate, four-fifths rule on live applicants. For the promotion to "
+        "production (a freshly trained version has no shadow traffic yet).",
+    )
+    gate_live_min_pairs: int = Field(default=1000, ge=1)
+    gate_live_max_flip_rate: float = Field(default=0.05, ge=0, le=1)
 
     # --- Scoring API --------------------------------------------------------------------------
     serve_alias: str = Field(default="production", description="Alias the API serves.")

@@ -114,3 +114,19 @@ def test_shadow_log_round_trip(settings: Settings) -> None:
     assert list(back.columns) == list(shadow.COLUMNS)
     assert back["shadow_decision"].tolist() == ["review", "decline"]
     assert read_shadow_log(settings, T0 + timedelta(hours=1), T0 + timedelta(hours=2)).empty
+
+
+def test_gate_checks_from_the_compare_tags(settings: Settings) -> None:
+    from credit_scoring.validation.checks import live_compare_checks
+
+    never = live_compare_checks({}, settings)
+    assert [c.failed for c in never] == [True, True, False]  # no ratio: not judged
+    tags = {
+        "live_compare_pairs": "5000",
+        "live_compare_flip_rate": "0.010000",
+        "live_compare_min_fairness_ratio": "0.700000",
+        "live_compare_at": "2026-03-01T00:00:00+00:00",
+    }
+    pairs, flips, fairness = live_compare_checks(tags, settings)
+    assert pairs.passed and flips.passed and fairness.failed
+    assert fairness.value == pytest.approx(0.7)
