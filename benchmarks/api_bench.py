@@ -225,6 +225,74 @@ def http_batch_rows_per_s(url: str, rows: list[dict[str, Any]]) -> float:
     return best
 
 
+def shadow_cost(args: argparse.Namespace, work: Path, spec: tuple[Any, ...]) -> None:
+    """``/v1/score`` at 8 connections with the shadow challenger off and on (100% sampled; the
+    ``staging`` alias on the same version), interleaved ``--rounds`` times; medians and ratios.
+    Also checks that the shadow really ran: shadow-log rows written by the 'on' servers."""
+    cmd, env, path, body, headers = spec
+    runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
+    shadow_rows = 0
+    for r in range(args.rounds):
+        for mode in ("off", "on"):
+            port = free_port()
+            home = work / f"shadow-{mode}-{r}"
+            run_env = {**env, "CREDIT_SCORING_HOME": str(home)}
+            if mode == "on":
+                run_env.update(
+                    CREDIT_SCORING_SHADOW_ALIAS="staging", CREDIT_SCORING_SHADOW_FRACTION="1"
+                )
+            print(f"# round {r + 1}: shadow {mode}...", file=sys.stderr)
+            server = start_server(
+                f"api-shadow-{mode}",
+                [*cmd, "--port", str(port)],
+                run_env,
+                f"http://127.0.0.1:{port}{path}",
+                body,
+                headers,
+                work / f"shadow-{mode}.log",
+            )
+            try:
+                if mode == "on":  # the shadow loads in the background: wait for it
+                    deadline = time.monotonic() + 120
+                    while time.monotonic() < deadline:
+                        text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+                        if "credit_scoring_shadow_model_info{" in text:
+                            break
+                        time.sleep(0.2)
+                    else:
+                        raise TimeoutError("shadow version not loaded")
+                wrk(server, 2, 2, work)
+                runs[mode].append(wrk(server, 8, args.duration, work))
+            finally:
+                stop_server(server)
+            if mode == "on":
+                shadow_rows += sum(
+                    len(f.read_text().splitlines())
+                    for f in (home / "predictions").glob("shadow-*.jsonl")
+                )
+
+    def median(mode: str, key: str) -> float:
+        values = sorted(x[key] for x in runs[mode])
+        mid = len(values) // 2
+        return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+    print(
+        f"Shadow challenger cost: /v1/score, 8 connections, {args.duration}s x {args.rounds} "
+        "rounds per mode, interleaved (off, on, off, on, ...), same version, 100% sampled.\n"
+    )
+    print("| shadow | req/s per round | median req/s | p99 ms per round | median p99 ms |")
+    print("|---|---|---|---|---|")
+    for mode in ("off", "on"):
+        rps = ", ".join(f"{x['rps']:.0f}" for x in runs[mode])
+        p99 = ", ".join(f"{x['p99']:.2f}" for x in runs[mode])
+        print(f"| {mode} | {rps} | {median(mode, 'rps'):.0f} | {p99} | {median(mode, 'p99'):.2f} |")
+    print(
+        f"\nthroughput on/off {median('on', 'rps') / median('off', 'rps'):.2f}x (goal >= 0.85x), "
+        f"p99 on/off {median('on', 'p99') / median('off', 'p99'):.2f}x (goal <= 1.15x); "
+        f"shadow pairs logged by the 'on' servers: {shadow_rows}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
@@ -235,7 +303,12 @@ def main() -> None:
         metavar="LABEL=SRC",
         help="only the api, from each source tree (a checkout's src/), interleaved",
     )
-    parser.add_argument("--rounds", type=int, default=2, help="rounds of --compare")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of --compare / --shadow")
+    parser.add_argument(
+        "--shadow",
+        action="store_true",
+        help="only the api, shadow challenger off vs on (100%%), interleaved: the shadow's cost",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install -y wrk)")
@@ -312,6 +385,13 @@ def main() -> None:
     }
     if args.compare:
         compare(args, work, servers_spec["api"])
+        return
+    if args.shadow:
+        from credit_scoring.config import Settings
+        from credit_scoring.registry.tracking import client
+
+        client(Settings(home=home)).set_registered_model_alias("credit-scoring", "staging", version)
+        shadow_cost(args, work, servers_spec["api"])
         return
     results: dict[str, dict[Any, Any]] = {}
     batch: dict[str, float] = {}

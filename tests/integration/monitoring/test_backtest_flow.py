@@ -68,7 +68,7 @@ def _log(settings: Settings, model: CreditModel, apps: pd.DataFrame, version: st
 def test_backtest_green_when_calibrated_red_when_not(settings: Settings, tmp_path: Path) -> None:
     settings = settings.model_copy(update={"cv_folds": 2})
     data = tmp_path / "train.parquet"
-    generate(8000, seed=11).drop(columns=["true_pd"]).to_parquet(data)
+    generate(20000, seed=11).drop(columns=["true_pd"]).to_parquet(data)
     schema_file = tmp_path / "schema.json"
     schema_file.write_text(synthetic_schema().to_json(), encoding="utf-8")
     result = train(data, schema_path=schema_file, settings=settings)
