@@ -116,8 +116,10 @@ def test_backtest_green_when_calibrated_red_when_not(settings: Settings, tmp_pat
     true_pd = applicants["true_pd"].to_numpy()
     biased = 1 / (1 + np.exp(-(np.log(true_pd / (1 - true_pd)) - 1.0)))
     ids1 = _log(settings, model, applicants.iloc[:3000], str(result.version))
-    ids2 = _log_pds(settings, model, applicants.iloc[3000:6000], true_pd[3000:6000], mv2.version)
-    ids3 = _log_pds(settings, model, applicants.iloc[6000:], biased[6000:], mv3.version)
+    ids2 = _log_pds(
+        settings, model, applicants.iloc[3000:6000], true_pd[3000:6000], str(mv2.version)
+    )
+    ids3 = _log_pds(settings, model, applicants.iloc[6000:], biased[6000:], str(mv3.version))
     decided = ids1[:2500] + ids2[:2500] + ids3[:2500]  # the rest is still pending
     defaulted = np.r_[truth[:2500], truth[3000:5500], truth[6000:8500]].astype(int)
     outcomes = pd.DataFrame(
@@ -163,9 +165,9 @@ def test_backtest_green_when_calibrated_red_when_not(settings: Settings, tmp_pat
     trained, _ = backtest(str(result.version))
     assert trained["status"] in ("green", "amber"), summary(trained)
     assert (trained["n_with_outcome"], trained["n_pending"]) == (2500, 500)
-    good, _ = backtest(mv2.version)
+    good, _ = backtest(str(mv2.version))
     assert good["status"] == "green", (summary(good), good["hosmer_lemeshow"])
-    bad, bad_err = backtest(mv3.version, expect=4)
+    bad, bad_err = backtest(str(mv3.version), expect=4)
     assert bad["status"] == "red"
     assert any(g["light"] == "red" for g in bad["grades"])
     assert "backtest red" in bad_err
@@ -193,4 +195,4 @@ def test_backtest_green_when_calibrated_red_when_not(settings: Settings, tmp_pat
     prom = Path(client.download_artifacts(run_id, "backtest/metrics.prom", str(tmp_path)))
     families = {f.name: f for f in text_string_to_metric_families(prom.read_text())}
     status = families["credit_scoring_backtest_status"].samples[0]
-    assert status.value == 2 and status.labels["model_version"] == mv2.version
+    assert status.value == 2 and status.labels["model_version"] == str(mv3.version)
