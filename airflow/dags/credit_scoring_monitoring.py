@@ -127,7 +127,7 @@ def credit_scoring_monitoring() -> None:
     @task
     def backtest() -> dict[str, Any]:
         """PD backtest and performance estimation of the production version (logged to MLflow)."""
-        from airflow.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowSkipException
 
         from credit_scoring.monitoring.backtest import run_backtest
 
@@ -164,7 +164,7 @@ def credit_scoring_monitoring() -> None:
     @task
     def compare_challenger() -> dict[str, Any]:
         """Challenger report from the shadow pairs of the window (production vs staging)."""
-        from airflow.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowSkipException
 
         from credit_scoring.monitoring.compare import run_compare
         from credit_scoring.registry.gateway import RegistryGateway
