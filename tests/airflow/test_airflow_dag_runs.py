@@ -223,7 +223,16 @@ def _record(ids: list[str], defaulted: np.ndarray, observed: datetime) -> None:
 
 
 def _evidence_run(env: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    conf = {"window_end": "2026-04-01T00:00:00+00:00", "source": "files", "retrain": False}
+    # Every param given: dag.test() keeps the previous run's values of the params it is not given.
+    conf = {
+        "evidence": True,
+        "window_start": "2026-03-31T00:00:00+00:00",
+        "window_end": "2026-04-01T00:00:00+00:00",
+        "window_hours": None,
+        "source": "files",
+        "retrain": False,
+        "model_name": None,
+    }
     run = _run(env["dagbag"], "credit_scoring_monitoring", conf)
     exp = env["client"].get_experiment_by_name(f"{MODEL}-monitoring")
     latest = env["client"].search_runs(
