@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 help: ## List the targets
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-14s\033[0m %s\n",$$1,$$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[36m%-14s\033[0m %s\n",$$1,$$2}'
 
 $(STAMP): pyproject.toml requirements-dev.lock
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -21,6 +21,8 @@ install: $(STAMP) ## Create .venv from the lock file and install the package (ed
 lock: ## Re-resolve the lock files from pyproject.toml
 	uv pip compile --quiet pyproject.toml -o requirements.lock --python-version 3.11
 	uv pip compile --quiet pyproject.toml --extra dev -o requirements-dev.lock --python-version 3.11
+	uv pip compile --quiet infra/docker/mlflow/requirements.in -c requirements.lock \
+		-o infra/docker/mlflow/requirements.lock --python-version 3.11
 
 SERVE ?= --serve
 demo: install ## Embedded store: data -> train -> validate -> promote, then serve on :8000 (SERVE=--no-serve to skip)
@@ -40,7 +42,7 @@ test-fast: install ## Unit tests only
 	$(BIN)/pytest -m unit -q
 
 test-py: install ## Unit, model, integration and Helm tests (real MLflow, PostgreSQL, uvicorn)
-	$(BIN)/pytest -q --ignore=tests/airflow --ignore=tests/e2e
+	$(BIN)/pytest -q --ignore=tests/airflow --ignore=tests/e2e --ignore=tests/k8s
 
 test-airflow: ## Airflow DAG tests in their own virtualenv
 	bash airflow/run-tests.sh
@@ -48,7 +50,10 @@ test-airflow: ## Airflow DAG tests in their own virtualenv
 test-e2e: install ## docker compose stack end to end
 	$(BIN)/pytest -q -m e2e tests/e2e
 
-test: lint typecheck test-py test-airflow test-e2e ## Everything CI runs
+test-k8s: install ## The chart's rendered pods run in Docker (stand-in kubelet): the guide's Kubernetes flow
+	$(BIN)/pytest -q -m k8s tests/k8s
+
+test: lint typecheck test-py test-airflow test-e2e test-k8s ## Everything CI runs
 
 pre-commit: install ## The pre-commit hooks on every file (ruff, mypy, actionlint, hygiene)
 	$(BIN)/pre-commit run --all-files
@@ -63,4 +68,4 @@ bench: install ## Benchmarks (print figures; not part of test)
 clean: ## Remove local state (embedded store, caches)
 	rm -rf .credit-scoring .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install lock demo serve lint typecheck test-fast test-py test-airflow test-e2e test pre-commit hooks bench clean
+.PHONY: help install lock demo serve lint typecheck test-fast test-py test-airflow test-e2e test-k8s test pre-commit hooks bench clean

@@ -12,7 +12,9 @@ too small to judge, the run ends in ``no_retraining``.
 
 Params: ``window_start`` / ``window_end`` (ISO timestamps, override the data interval),
 ``window_hours``, ``source`` (``auto`` | ``postgres`` | ``files``), ``model_name``, ``retrain``
-(false: report only).
+(false: report only), ``data_path`` / ``target`` / ``schema_path``: the data a drift-triggered
+training run retrains on, passed on in its conf (null: the training side's configured location,
+``CREDIT_SCORING_TRAINING_DATA``; a deployment never falls back to the bundled demo data).
 
 Evidence (param ``evidence``, default true), beside the drift branch: ``backtest`` runs
 :func:`credit_scoring.monitoring.backtest.run_backtest` on the ``production`` version (decisions
@@ -75,6 +77,9 @@ def _settings(params: dict[str, Any]) -> Any:
         "source": Param("auto", enum=["auto", "postgres", "files"]),
         "model_name": Param(None, type=["null", "string"], description="Registered model name."),
         "retrain": Param(True, type="boolean", description="Trigger training on drift."),
+        "data_path": Param(None, type=["null", "string"], description="Retraining data file."),
+        "target": Param(None, type=["null", "string"], description="Its target column."),
+        "schema_path": Param(None, type=["null", "string"], description="Its feature schema."),
     },
     doc_md=__doc__,
 )
@@ -200,6 +205,9 @@ def credit_scoring_monitoring() -> None:
         trigger_dag_id=TRAINING_DAG_ID,
         conf={
             "model_name": "{{ params.model_name }}",
+            "data_path": "{{ params.data_path }}",
+            "target": "{{ params.target }}",
+            "schema_path": "{{ params.schema_path }}",
             "reason": "drift: {{ ti.xcom_pull(task_ids='check_drift')['message'] }}",
         },
         wait_for_completion=False,

@@ -2,15 +2,16 @@
 
 Manual trigger only. Params: ``version`` (default: the version holding ``staging``), ``reason``,
 ``actor`` (recorded in the version's ``promoted_by`` tag), ``model_name``, and optionally
-``restart_deployment`` (+ ``namespace``): for Kubernetes deployments that do not live-reload the
-alias, ``kubectl rollout restart`` and wait for the rollout. The scoring API reloads the alias by
-itself (polling or registry webhook), so leave it empty for the default deployments.
+``restart_deployment`` (+ ``namespace``, default ``CREDIT_SCORING_K8S_NAMESPACE``): restart the
+API Deployment the way ``kubectl rollout restart`` does, with the Kubernetes python client
+(``kube_rollout``: patch ``restartedAt``, wait for the rollout), under the chart's
+``rolloutRestart`` Role (get/patch of that one Deployment). The scoring API reloads the alias by
+itself (polling or registry webhook), so leave it empty unless pods must restart.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+import os
 from typing import Any
 
 import pendulum
@@ -38,7 +39,11 @@ DAG_ID = "credit_scoring_promotion"
         "restart_deployment": Param(
             None, type=["null", "string"], description="Kubernetes deployment to restart."
         ),
-        "namespace": Param("default", type="string"),
+        "namespace": Param(
+            os.environ.get("CREDIT_SCORING_K8S_NAMESPACE", ""),
+            type="string",
+            description="Namespace of the API release (default CREDIT_SCORING_K8S_NAMESPACE).",
+        ),
     },
     doc_md=__doc__,
 )
@@ -73,18 +78,16 @@ def credit_scoring_promotion() -> None:
         deployment = params["restart_deployment"]
         if not deployment:
             raise AirflowSkipException("no restart_deployment given: the API live-reloads")
-        kubectl = shutil.which("kubectl")
-        if kubectl is None:
-            raise AirflowFailException("restart_deployment is set but kubectl is not installed")
-        target = [f"deployment/{deployment}", "-n", params["namespace"]]
-        for args in (["rollout", "restart"], ["rollout", "status", "--timeout=300s"]):
-            done = subprocess.run(
-                [kubectl, *args, *target], capture_output=True, text=True, check=False
+        if not params["namespace"]:
+            raise AirflowFailException(
+                "restart_deployment is set but no namespace (param or CREDIT_SCORING_K8S_NAMESPACE)"
             )
-            if done.returncode != 0:
-                raise AirflowFailException(
-                    f"kubectl {' '.join(args)} failed: {done.stderr.strip() or done.stdout.strip()}"
-                )
+        from kube_rollout import rollout_restart as restart
+
+        try:
+            restart(deployment, params["namespace"], timeout_s=300)
+        except Exception as exc:  # API errors (RBAC, not found) and the rollout timeout
+            raise AirflowFailException(f"rollout restart of {deployment} failed: {exc}") from exc
         return f"restarted {deployment} for version {version}"
 
     rollout_restart(promote_to_production())

@@ -21,6 +21,7 @@ CHART_DIR = Path(__file__).resolve().parent / "credit-scoring-chart"
 # Environment -> (values file or None for the chart defaults, release name, namespace).
 ENVIRONMENTS: dict[str, tuple[str | None, str, str]] = {
     "default": (None, "credit-scoring", "credit-scoring"),
+    "platform": ("values-platform.yaml", "credit-scoring-platform", "mlops-platform"),
     "staging": ("values-staging.yaml", "credit-scoring-staging", "staging-mlops"),
     "prod": ("values-prod.yaml", "credit-scoring-prod", "prod-mlops"),
 }

@@ -78,6 +78,19 @@ class Settings(BaseSettings):
     experiment_name: str = Field(default="credit-scoring", description="MLflow experiment.")
 
     # --- Training ----------------------------------------------------------------------------
+    training_data: str | None = Field(
+        default=None,
+        description="Training data file (CSV/Parquet) used when a run names none (--data, the "
+        "DAG's data_path): a deployment's data location, e.g. a file on a mounted volume.",
+    )
+    training_target: str | None = Field(default=None, description="Target column of it.")
+    training_schema: str | None = Field(default=None, description="Feature schema of it.")
+    demo_data: bool = Field(
+        default=True,
+        description="Allow the bundled German Credit demo data when no data location is given. "
+        "Deployments set it to false, so a run without a data location fails instead of "
+        "silently retraining on the demo data.",
+    )
     seed: int = 42
     test_size: float = Field(default=0.25, gt=0, lt=1)
     valid_size: float = Field(

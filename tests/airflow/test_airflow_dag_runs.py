@@ -128,13 +128,16 @@ def _reference(env: dict[str, Any], tmp: Path) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
-def _monitor(env: dict[str, Any], start: datetime, end: datetime) -> tuple[Any, dict[str, Any]]:
+def _monitor(
+    env: dict[str, Any], start: datetime, end: datetime, **extra: Any
+) -> tuple[Any, dict[str, Any]]:
     conf = {
         "window_start": start.isoformat(),
         "window_end": end.isoformat(),
         "source": "files",
         "evidence": False,  # drift only here; the evidence tasks have their own test
     }
+    conf.update(extra)
     run = _run(env["dagbag"], "credit_scoring_monitoring", conf)
     assert str(run.state) == "success", _task_states(run)
     exp = env["client"].get_experiment_by_name(f"{MODEL}-monitoring")
@@ -178,7 +181,9 @@ def test_monitoring_shifted_window_reports_drift_and_triggers_training(
     _write_window(_scored(sample, tmp_path / "model"), start, str(env["staging"]))
     before = len(_dag_runs("credit_scoring_training"))
 
-    run, report = _monitor(env, start, start + timedelta(days=1))
+    run, report = _monitor(
+        env, start, start + timedelta(days=1), data_path="/data/applications-2026-03.parquet"
+    )
 
     assert report["drift_detected"] is True
     assert report["score_psi"] >= 0.25
@@ -190,6 +195,9 @@ def test_monitoring_shifted_window_reports_drift_and_triggers_training(
     newest = max(triggered, key=lambda r: r.queued_at or r.start_date)
     assert newest.conf["reason"].startswith("drift:")
     assert newest.conf["model_name"] is None
+    # The retraining run trains on the data location the monitoring run was given.
+    assert newest.conf["data_path"] == "/data/applications-2026-03.parquet"
+    assert newest.conf["schema_path"] is None
 
 
 def test_monitoring_small_window_is_insufficient_data(env: dict[str, Any], tmp_path: Path) -> None:
@@ -232,6 +240,9 @@ def _evidence_run(env: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         "source": "files",
         "retrain": False,
         "model_name": None,
+        "data_path": None,
+        "target": None,
+        "schema_path": None,
     }
     run = _run(env["dagbag"], "credit_scoring_monitoring", conf)
     exp = env["client"].get_experiment_by_name(f"{MODEL}-monitoring")

@@ -31,6 +31,6 @@ def test_packaged_chart_runs_the_release_images(tmp_path: Path) -> None:
         rendered = chart.render(None, name="credit-scoring", namespace="mlops", is_install=True)
     images = set(re.findall(r"image: \"?([^\s\"]+)", "\n".join(rendered.values())))
     assert images == {
-        "ghcr.io/credit-scoring/credit-scoring-api:prod-v1.2.3",
+        "ghcr.io/credit-scoring/credit-scoring-serving:prod-v1.2.3",
         "ghcr.io/credit-scoring/credit-scoring-mlflow:prod-v1.2.3",
     }

@@ -184,7 +184,7 @@ def test_ci_builds_both_images_without_pushing(ci: Workflow) -> None:
 def test_ci_checks_the_chart_with_helm(ci: Workflow) -> None:
     scripts = "\n".join(script for job_id, script in run_scripts(ci) if job_id == "chart")
     assert 'helm lint --strict "$chart" -f "$chart/values-$env.yaml"' in scripts
-    assert "for env in staging prod" in scripts
+    assert "for env in platform staging prod" in scripts
     assert "helm template" in scripts
     assert "helm package" in scripts
 
@@ -235,11 +235,11 @@ def test_only_release_yml_pushes() -> None:
 def test_release_image_names_match_the_chart(release: Workflow) -> None:
     images = {e["image"] for e in release["jobs"]["images"]["strategy"]["matrix"]["include"]}
     values = yaml.safe_load((CHART_DIR / "values.yaml").read_text(encoding="utf-8"))
-    for repository in (values["image"]["repository"], values["mlflow"]["image"]["repository"]):
-        # ghcr.io/<namespace>/<image>: the workflow publishes <registry>/<namespace>/<image>.
-        registry, _, image = repository.split("/")
-        assert registry == "ghcr.io"
-        assert image in images
+    # One setting: ghcr.io/<namespace>; the workflow publishes <registry>/<namespace>/<image>.
+    registry, _, namespace = values["imageRegistry"].partition("/")
+    assert registry == "ghcr.io" and namespace and "/" not in namespace
+    assert values["image"]["repository"] == values["mlflow"]["image"]["repository"] == ""
+    assert {"credit-scoring-api", "credit-scoring-serving", "credit-scoring-mlflow"} <= images
     assert release["env"]["REGISTRY"] == "${{ vars.REGISTRY || 'ghcr.io' }}"
     meta = step_using(release["jobs"]["images"], "docker/metadata-action")["with"]
     assert meta["images"] == "${{ needs.meta.outputs.prefix }}/${{ matrix.image }}"
@@ -341,14 +341,22 @@ def test_staging_deploy_is_off_by_default_and_guarded(release: Workflow) -> None
     script = step["run"]
     assert "helm upgrade --install credit-scoring-staging" in script
     assert '-f "$chart/values-staging.yaml"' in script
-    assert "image.tag=$TAG" in script and "mlflow.image.tag=$TAG" in script
+    # The staging release is the API only (MLflow is the platform release's).
+    assert '--set-string "imageRegistry=$PREFIX,image.tag=$TAG"' in script
 
 
 def test_prod_values_pin_a_release_tag() -> None:
     # The release process bumps these to the prod-vX.Y.Z that release.yml published.
-    values = yaml.safe_load((CHART_DIR / "values-prod.yaml").read_text(encoding="utf-8"))
-    for tag in (values["image"]["tag"], values["mlflow"]["image"]["tag"]):
-        assert re.fullmatch(r"prod-v\d+\.\d+\.\d+", tag)
+    # prod-v<chart appVersion>: what a tag v<appVersion> publishes (tests/ci/test_image_refs.py).
+    app_version = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())["appVersion"]
+    prod = yaml.safe_load((CHART_DIR / "values-prod.yaml").read_text(encoding="utf-8"))
+    platform = yaml.safe_load((CHART_DIR / "values-platform.yaml").read_text(encoding="utf-8"))
+    for tag in (
+        prod["image"]["tag"],
+        platform["mlflow"]["image"]["tag"],
+        platform["training"]["image"]["tag"],
+    ):
+        assert tag == f"prod-v{app_version}"
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,7 +16,10 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HELM_DIR = REPO_ROOT / "infra" / "helm"
 CHART_DIR = HELM_DIR / "credit-scoring-chart"
-ENVS = ("default", "staging", "prod")
+ENVS = ("default", "platform", "staging", "prod")
+# The platform release holds the one MLflow (and training); staging and prod serve from it.
+API_ENVS = ("default", "staging", "prod")
+MLFLOW_ENVS = ("default", "platform")
 
 Manifest = dict[str, Any]
 

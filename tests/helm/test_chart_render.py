@@ -19,8 +19,10 @@ import kubernetes_validate
 import pytest
 import yaml
 from chart_helpers import (
+    API_ENVS,
     CHART_DIR,
     ENVS,
+    MLFLOW_ENVS,
     WORKLOAD_KINDS,
     Manifest,
     env_values,
@@ -99,7 +101,7 @@ def test_every_manifest_matches_the_kubernetes_schema(
     rendered: dict[str, list[Manifest]], env: str, kube_version: str
 ) -> None:
     objects = rendered[env]
-    assert len(objects) >= 10
+    assert len(objects) >= 7
     for obj in objects:
         if obj["kind"] in CRD_KINDS:
             continue
@@ -187,8 +189,6 @@ COMMON_KINDS = {
     "Service",
     "ServiceAccount",
     "NetworkPolicy",
-    "Job",
-    "Pod",
 }
 
 
@@ -201,14 +201,21 @@ def test_kinds_per_environment(rendered: dict[str, list[Manifest]]) -> None:
     assert {"HorizontalPodAutoscaler", "PodDisruptionBudget", "Ingress"}.isdisjoint(
         kinds["staging"]
     )
-    assert "StatefulSet" in kinds["staging"]  # in-chart PostgreSQL
-    assert "StatefulSet" not in kinds["prod"]  # external database
-    assert "PersistentVolumeClaim" in kinds["staging"]  # artifacts on a PVC
-    assert "PersistentVolumeClaim" not in kinds["prod"]  # artifacts in the object store
-    assert len(find(rendered["prod"], "Deployment")) == 2  # API + MLflow
+    for env in ("platform", "staging", "prod"):
+        assert "StatefulSet" not in kinds[env]  # managed databases
+        assert "PersistentVolumeClaim" not in kinds[env]  # artifacts in the object store
+    # One registry: MLflow only in the platform release, the APIs only in staging and prod.
+    assert [d["metadata"]["name"] for d in find(rendered["platform"], "Deployment")] == [
+        "credit-scoring-platform-mlflow"
+    ]
+    assert {"CronJob", "Job", "PodDisruptionBudget"} <= kinds["platform"]
+    for env in ("staging", "prod"):
+        assert [d["metadata"]["name"] for d in find(rendered[env], "Deployment")] == [
+            "api-deployment"
+        ]
 
 
-@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("env", API_ENVS)
 def test_api_deployment_is_named_for_the_rollout_command(
     rendered: dict[str, list[Manifest]], env: str
 ) -> None:
@@ -230,12 +237,13 @@ def test_image_tags_are_pinned_per_environment(
     def images(env: str) -> set[str]:
         return {c["image"] for w in _pods(rendered[env]) for c in _containers(w)}
 
-    assert "ghcr.io/credit-scoring/credit-scoring-api:staging" in images("staging")
-    assert "ghcr.io/credit-scoring/credit-scoring-mlflow:staging" in images("staging")
-    assert "postgres:16" in images("staging")
-    assert images("prod") == {
-        "ghcr.io/credit-scoring/credit-scoring-api:prod-v1.0.0",
-        "ghcr.io/credit-scoring/credit-scoring-mlflow:prod-v1.0.0",
+    app_version = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())["appVersion"]
+    # The APIs run the serving image; the platform's trainer the full one.
+    assert images("staging") == {"ghcr.io/credit-scoring/credit-scoring-serving:staging"}
+    assert images("prod") == {f"ghcr.io/credit-scoring/credit-scoring-serving:prod-v{app_version}"}
+    assert images("platform") == {
+        f"ghcr.io/credit-scoring/credit-scoring-api:prod-v{app_version}",  # trainer
+        f"ghcr.io/credit-scoring/credit-scoring-mlflow:prod-v{app_version}",
     }
     for env in ENVS:
         assert not any(i.endswith(":latest") for i in images(env))
@@ -246,7 +254,7 @@ def test_image_digest_replaces_the_tag(render: RenderFn) -> None:
     values["image"]["digest"] = "sha256:" + "a" * 64
     api = one(render("prod", values), "Deployment", "api")
     assert api["spec"]["template"]["spec"]["containers"][0]["image"] == (
-        "ghcr.io/credit-scoring/credit-scoring-api@sha256:" + "a" * 64
+        "ghcr.io/credit-scoring/credit-scoring-serving@sha256:" + "a" * 64
     )
 
 
@@ -260,7 +268,7 @@ def test_staging_is_one_small_replica_without_autoscaling(
     assert resources["limits"]["memory"] == "768Mi"
 
 
-def test_prod_autoscales_3_to_20_on_cpu_and_memory(
+def test_prod_autoscales_3_to_20_on_cpu(
     rendered: dict[str, list[Manifest]],
 ) -> None:
     objects = rendered["prod"]
@@ -274,10 +282,8 @@ def test_prod_autoscales_3_to_20_on_cpu_and_memory(
     }
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (3, 20)
     targets = {m["resource"]["name"]: m["resource"]["target"] for m in hpa["spec"]["metrics"]}
-    assert targets == {
-        "cpu": {"type": "Utilization", "averageUtilization": 70},
-        "memory": {"type": "Utilization", "averageUtilization": 80},
-    }
+    # CPU only: the API's RSS does not grow with load (values-prod.yaml, benchmarks/README.md).
+    assert targets == {"cpu": {"type": "Utilization", "averageUtilization": 70}}
     assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 300
     # The HPA owns the replica count: a fixed one would fight it on every upgrade.
     assert "replicas" not in api["spec"]
@@ -356,11 +362,15 @@ def _probe(container: Manifest, kind: str) -> tuple[str, str]:
 def test_probes_use_named_ports_and_the_health_endpoints(
     rendered: dict[str, list[Manifest]], env: str
 ) -> None:
-    api = one(rendered[env], "Deployment", "api")["spec"]["template"]["spec"]["containers"][0]
-    assert api["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
-    assert _probe(api, "livenessProbe") == ("/healthz", "http")
-    assert _probe(api, "startupProbe") == ("/healthz", "http")
-    assert _probe(api, "readinessProbe") == ("/readyz", "http")
+    if env in API_ENVS:
+        api = one(rendered[env], "Deployment", "api")["spec"]["template"]["spec"]["containers"][0]
+        assert api["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+        assert _probe(api, "livenessProbe") == ("/healthz", "http")
+        assert _probe(api, "startupProbe") == ("/healthz", "http")
+        assert _probe(api, "readinessProbe") == ("/readyz", "http")
+    if env not in MLFLOW_ENVS:  # staging and prod read the platform registry
+        assert not [o for o in rendered[env] if "mlflow" in o["metadata"]["name"]]
+        return
 
     mlflow = one(rendered[env], "Deployment", "mlflow")["spec"]["template"]["spec"]["containers"][0]
     assert mlflow["ports"] == [{"name": "http", "containerPort": 5000, "protocol": "TCP"}]
@@ -371,7 +381,7 @@ def test_probes_use_named_ports_and_the_health_endpoints(
 @pytest.mark.parametrize("env", ENVS)
 def test_every_pod_is_hardened(rendered: dict[str, list[Manifest]], env: str) -> None:
     workloads = _pods(rendered[env])
-    assert {w["kind"] for w in workloads} >= {"Deployment", "Job", "Pod"}
+    assert {w["kind"] for w in workloads} >= {"Deployment"}
     for workload in workloads:
         where = f"{env} {workload['kind']}/{workload['metadata']['name']}"
         spec = pod_spec(workload)
@@ -392,7 +402,7 @@ def test_every_pod_is_hardened(rendered: dict[str, list[Manifest]], env: str) ->
                 assert {"cpu", "memory"} <= set(resources[section]), (where, section)
 
 
-@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("env", API_ENVS)
 def test_api_writes_only_to_emptydirs_it_is_configured_with(
     rendered: dict[str, list[Manifest]], env: str
 ) -> None:
@@ -485,7 +495,8 @@ def test_service_accounts_exist_and_have_no_token(
 ) -> None:
     objects = rendered[env]
     accounts = {sa["metadata"]["name"]: sa for sa in find(objects, "ServiceAccount")}
-    for name in ("api", "mlflow"):
+    components = {"default": ("api", "mlflow"), "platform": ("mlflow",)}.get(env, ("api",))
+    for name in components:
         deployment = one(objects, "Deployment", name)
         account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
         assert account in accounts
@@ -557,12 +568,11 @@ def test_secrets_come_only_from_the_existing_secret(
                     assert "$(" in env_var.get("value", ""), (env, env_var)
                     assert "@" in env_var["value"] and ":$(" in env_var["value"]
     assert referenced and referenced <= allowed_keys, referenced - allowed_keys
-    expected = {"api-keys", "admin-api-key", "webhook-secret"}
-    expected.add("mlflow-backend-store-uri")
-    if env == "staging":
-        expected.add("postgres-password")
-    if env == "prod":
-        expected.add("database-url")
+    expected = set()
+    if env in API_ENVS:  # the prediction log is in PostgreSQL everywhere
+        expected |= {"api-keys", "admin-api-key", "webhook-secret", "database-url"}
+    if env in MLFLOW_ENVS:
+        expected.add("mlflow-backend-store-uri")
     assert expected <= referenced
 
 
@@ -577,7 +587,7 @@ def test_values_files_hold_no_secret() -> None:
                 assert re.fullmatch(r"[a-z0-9-]+|\"\"|\{\}", match.group(2)), f"{path}:{number}"
 
 
-@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("env", API_ENVS)
 def test_api_config_is_understood_by_the_application_settings(
     rendered: dict[str, list[Manifest]],
     env: str,
@@ -612,17 +622,23 @@ def test_api_config_is_understood_by_the_application_settings(
         isolated_env.setenv(key, value)
 
     settings = Settings()
-    mlflow_service = one(objects, "Service", "mlflow")
-    assert settings.tracking_uri == (
-        f"http://{mlflow_service['metadata']['name']}:{mlflow_service['spec']['ports'][0]['port']}"
-    )
+    if env == "default":
+        mlflow_service = one(objects, "Service", "mlflow")
+        name, port = mlflow_service["metadata"]["name"], mlflow_service["spec"]["ports"][0]["port"]
+        assert settings.tracking_uri == f"http://{name}:{port}"
+    else:  # the platform release's MLflow, the one registry
+        platform = one(render_objects("platform"), "Service", "mlflow")
+        assert settings.tracking_uri == (
+            f"http://{platform['metadata']['name']}.mlops-platform.svc.cluster.local:"
+            f"{platform['spec']['ports'][0]['port']}"
+        )
     assert settings.model_name == "credit-scoring"
     assert settings.serve_alias == ("staging" if env == "staging" else "production")
     assert settings.reload_interval_s == 10.0
     assert settings.api_key_list() == ["key-one", "key-two"]
     assert settings.admin_api_key is not None
     assert settings.webhook_secret is not None
-    assert (settings.database_url is not None) == (env == "prod")
+    assert settings.database_url is not None
 
 
 # --------------------------------------------------------------------------------------------
@@ -638,11 +654,12 @@ def _args(container: Manifest) -> dict[str, str]:
     return parsed
 
 
-@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("env", API_ENVS)
 def test_mlflow_accepts_the_host_header_the_api_sends(
     rendered: dict[str, list[Manifest]], env: str
 ) -> None:
-    objects = rendered[env]
+    api_objects = rendered[env]
+    objects = rendered["default" if env == "default" else "platform"]
     mlflow = one(objects, "Deployment", "mlflow")["spec"]["template"]["spec"]["containers"][0]
     # No command: the image's entrypoint (URI file, driver, database wait) must run.
     assert "command" not in mlflow
@@ -653,14 +670,16 @@ def test_mlflow_accepts_the_host_header_the_api_sends(
     assert args["--port"] == "5000"
     assert "--serve-artifacts" in args
     allowed = args["--allowed-hosts"].split(",")
-    tracking = urlsplit(one(objects, "ConfigMap", "api")["data"]["MLFLOW_TRACKING_URI"])
+    tracking = urlsplit(one(api_objects, "ConfigMap", "api")["data"]["MLFLOW_TRACKING_URI"])
+    service = one(objects, "Service", "mlflow")["metadata"]["name"]
     namespace = objects[0]["metadata"]["namespace"]
     for host in (
         tracking.netloc,
-        f"{tracking.hostname}.{namespace}.svc.cluster.local:{tracking.port}",
+        f"{service}.{namespace}.svc.cluster.local:{tracking.port}",
     ):
         assert any(fnmatch.fnmatch(host, pattern) for pattern in allowed), host
     assert "*" not in allowed
+    assert not any(fnmatch.fnmatch("evil.example.com:5000", pattern) for pattern in allowed)
     assert not any("backend-store-uri" in a for a in mlflow["args"])
     _assert_backend_uri_from_secret_file(one(objects, "Deployment", "mlflow"))
 
@@ -678,14 +697,14 @@ def _assert_backend_uri_from_secret_file(workload: Manifest) -> None:
 
 
 def test_artifact_store_by_value(rendered: dict[str, list[Manifest]], render: RenderFn) -> None:
-    prod = one(rendered["prod"], "Deployment", "mlflow")
+    prod = one(rendered["platform"], "Deployment", "mlflow")
     prod_container = prod["spec"]["template"]["spec"]["containers"][0]
     assert _args(prod_container)["--artifacts-destination"] == (
-        "s3://credit-scoring-mlflow-artifacts/prod"
+        "s3://credit-scoring-mlflow-artifacts/registry"
     )
     assert prod["spec"]["strategy"]["type"] == "RollingUpdate"
 
-    staging_objects = rendered["staging"]
+    staging_objects = rendered["default"]
     staging = one(staging_objects, "Deployment", "mlflow")
     container = staging["spec"]["template"]["spec"]["containers"][0]
     assert _args(container)["--artifacts-destination"] == "/mlartifacts"
@@ -701,9 +720,9 @@ def test_artifact_store_by_value(rendered: dict[str, list[Manifest]], render: Re
         "gs://bucket/mlflow",
         "wasbs://c@acct.blob.core.windows.net/mlflow",
     ):
-        values = env_values("staging")
-        values["mlflow"]["artifacts"]["destination"] = destination
-        objects = render("staging", values)
+        values = env_values("default")
+        values["mlflow"] = {"artifacts": {"destination": destination}}
+        objects = render("default", values)
         assert not find(objects, "PersistentVolumeClaim")
         container = one(objects, "Deployment", "mlflow")["spec"]["template"]["spec"]["containers"][
             0
@@ -712,7 +731,7 @@ def test_artifact_store_by_value(rendered: dict[str, list[Manifest]], render: Re
 
 
 def test_migration_hook_job(rendered: dict[str, list[Manifest]]) -> None:
-    job = one(rendered["prod"], "Job", "mlflow-migration")
+    job = one(rendered["platform"], "Job", "mlflow-migration")
     annotations = job["metadata"]["annotations"]
     assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
     assert "before-hook-creation" in annotations["helm.sh/hook-delete-policy"]
@@ -725,19 +744,24 @@ def test_migration_hook_job(rendered: dict[str, list[Manifest]]) -> None:
     assert "serviceAccountName" not in job["spec"]["template"]["spec"]
 
     # The in-chart database does not exist at pre-install: migrate on upgrades only.
-    staging_job = one(rendered["staging"], "Job", "mlflow-migration")
+    staging_job = one(_dev_objects(), "Job", "mlflow-migration")
     assert staging_job["metadata"]["annotations"]["helm.sh/hook"] == "pre-upgrade"
 
 
-def test_staging_mlflow_uses_the_in_chart_postgresql(
-    rendered: dict[str, list[Manifest]],
-) -> None:
-    objects = rendered["staging"]
+def _dev_objects() -> list[Manifest]:
+    """A one-release dev/demo install: MLflow on the in-chart PostgreSQL."""
+    return render_objects("default", {"postgresql": {"enabled": True}})
+
+
+def test_dev_mlflow_uses_the_in_chart_postgresql() -> None:
+    objects = _dev_objects()
     database = one(objects, "StatefulSet", "postgresql")
     service = one(objects, "Service", "postgresql")
     _assert_backend_uri_from_secret_file(one(objects, "Deployment", "mlflow"))
     # NOTES.txt tells which URI to store in the secret for the in-chart database.
-    notes = render_chart.render("staging")["credit-scoring-chart/templates/NOTES.txt"]
+    notes = render_chart.render("default", {"postgresql": {"enabled": True}})[
+        "credit-scoring-chart/templates/NOTES.txt"
+    ]
     line = next(x for x in notes.splitlines() if "@" in x and "postgresql://" in x)
     uri = urlsplit(line.strip())
     assert uri.hostname == service["metadata"]["name"] and uri.port == 5432
@@ -764,11 +788,9 @@ def _ingress_components(objects: list[Manifest], policy: Manifest) -> set[str]:
     return components
 
 
-@pytest.mark.parametrize("env", ENVS)
-def test_network_policies_isolate_mlflow_and_the_database(
-    rendered: dict[str, list[Manifest]], env: str
-) -> None:
-    objects = rendered[env]
+def test_network_policies_isolate_mlflow_and_the_database() -> None:
+    """One release with its own MLflow and database (cross-release flows: test_reachability)."""
+    objects = _dev_objects()
     mlflow_policy = _policy(objects, "mlflow")
     assert _components_selected(objects, mlflow_policy["spec"]["podSelector"]) == {
         "mlflow",
@@ -776,7 +798,7 @@ def test_network_policies_isolate_mlflow_and_the_database(
     }
     assert set(mlflow_policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
     assert _ingress_components(objects, mlflow_policy) == {"api", "mlflow-migration"}
-    assert [p["port"] for r in mlflow_policy["spec"]["ingress"] for p in r["ports"]] == ["http"]
+    assert {p["port"] for r in mlflow_policy["spec"]["ingress"] for p in r["ports"]} == {"http"}
 
     api_policy = _policy(objects, "api")
     assert _components_selected(objects, api_policy["spec"]["podSelector"]) == {"api"}
@@ -787,14 +809,11 @@ def test_network_policies_isolate_mlflow_and_the_database(
     }
     assert frozenset({"mlflow"}) in egress_to
 
-    if env == "staging":
-        db_policy = _policy(objects, "postgresql")
-        assert _components_selected(objects, db_policy["spec"]["podSelector"]) == {"postgresql"}
-        assert _ingress_components(objects, db_policy) == {"mlflow", "mlflow-migration"}
-        assert db_policy["spec"]["egress"] == []
-        assert "Egress" in db_policy["spec"]["policyTypes"]
-    else:
-        assert not find(objects, "StatefulSet")
+    db_policy = _policy(objects, "postgresql")
+    assert _components_selected(objects, db_policy["spec"]["podSelector"]) == {"postgresql"}
+    assert _ingress_components(objects, db_policy) == {"mlflow", "mlflow-migration"}
+    assert db_policy["spec"]["egress"] == []
+    assert "Egress" in db_policy["spec"]["policyTypes"]
 
 
 def test_prod_api_accepts_only_the_ingress_controller_and_the_helm_test(
@@ -806,7 +825,9 @@ def test_prod_api_accepts_only_the_ingress_controller_and_the_helm_test(
     assert {
         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}
     } in peers
-    pod_peers = [p["podSelector"] for p in peers if "podSelector" in p]
+    # Besides the ingress controller: Prometheus and the registry's webhooks (same-namespace
+    # pod peers: only the helm test pod).
+    pod_peers = [p["podSelector"] for p in peers if set(p) == {"podSelector"}]
     assert {c for s in pod_peers for c in _components_selected(objects, s)} == {"test"}
 
 
@@ -815,7 +836,7 @@ def test_prod_api_accepts_only_the_ingress_controller_and_the_helm_test(
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("env", API_ENVS)
 def test_helm_test_pod_calls_the_api_readiness_endpoint(
     rendered: dict[str, list[Manifest]], env: str
 ) -> None:

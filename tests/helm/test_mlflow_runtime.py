@@ -57,7 +57,7 @@ def database() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def prod() -> list[Manifest]:
-    return render_objects("prod")
+    return render_objects("platform")
 
 
 def _secret_file(tmp_path: Path, workload: Manifest, uri: str) -> dict[str, str]:
@@ -129,6 +129,8 @@ def test_mlflow_server_with_the_chart_arguments(
             arg = "--workers=1"
         elif arg.startswith("--artifacts-destination="):
             arg = f"--artifacts-destination={tmp_path / 'mlartifacts'}"
+        elif arg.startswith("--expose-prometheus="):
+            arg = f"--expose-prometheus={tmp_path / 'prometheus'}"
         args.append(arg)
     env = _process_env(_secret_file(tmp_path, deployment, database))
     log = (tmp_path / "mlflow.log").open("w")
@@ -141,7 +143,9 @@ def test_mlflow_server_with_the_chart_arguments(
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
+        # Generous: the database migration, the artifact-store check and MLflow's imports on a
+        # shared CI machine.
+        deadline = time.monotonic() + 300
         while True:
             assert server.poll() is None, (tmp_path / "mlflow.log").read_text()[-3000:]
             try:
@@ -154,12 +158,21 @@ def test_mlflow_server_with_the_chart_arguments(
 
         service = one(prod, "Service", "mlflow")
         service_host = f"{service['metadata']['name']}:{service['spec']['ports'][0]['port']}"
-        api_config = one(prod, "ConfigMap", "api")["data"]
-        assert api_config["MLFLOW_TRACKING_URI"] == f"http://{service_host}"
+        # The staging and prod APIs send the cross-namespace service name, the trainer (same
+        # namespace) the short one.
+        clients = {
+            one(render_objects(env), "ConfigMap", "api")["data"]["MLFLOW_TRACKING_URI"]
+            for env in ("staging", "prod")
+        }
+        assert clients == {
+            f"http://{service['metadata']['name']}.mlops-platform.svc.cluster.local:5000"
+        }
+        trainer = one(prod, "ConfigMap", "trainer")["data"]["MLFLOW_TRACKING_URI"]
+        assert trainer == f"http://{service_host}"
         search = "/api/2.0/mlflow/experiments/search?max_results=5"
         for host in (
             service_host,
-            f"{service['metadata']['name']}.prod-mlops.svc.cluster.local:5000",
+            f"{service['metadata']['name']}.mlops-platform.svc.cluster.local:5000",
             f"127.0.0.1:{port}",  # kubectl port-forward on any local port
         ):
             answer = httpx.get(base + search, headers={"Host": host}, timeout=10)

@@ -9,11 +9,19 @@
   ``mlflow db upgrade`` (which also creates the tables of an empty database). On PostgreSQL the
   migration runs under an advisory lock, so several replicas starting together do not race.
   ``MLFLOW_DB_UPGRADE=false`` skips it (then run ``mlflow db upgrade`` yourself).
+* With ``--serve-artifacts``, the artifact destination (``--artifacts-destination``: a directory,
+  ``s3://``, ``gs://``, ``wasbs://``; S3-compatible stores through ``MLFLOW_S3_ENDPOINT_URL``) is
+  checked before the server starts: a probe object is written, listed, read back and deleted
+  with MLflow's own artifact repository for that scheme. A missing client library, a missing
+  bucket or refused credentials stop the container with the reason (exit code 3) instead of a
+  server whose ``/health`` is green while every artifact call fails.
+  ``MLFLOW_ARTIFACTS_CHECK=false`` skips the check.
 * Any other command (``mlflow db upgrade ...``, ``bash``) is run as given.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -107,6 +115,61 @@ def _prepare_database(uri: str) -> None:
     engine.dispose()
 
 
+def _option(argv: list[str], name: str) -> str | None:
+    """The value of ``--name VALUE`` or ``--name=VALUE`` in ``argv`` (last one wins)."""
+    value = None
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif arg.startswith(name + "="):
+            value = arg[len(name) + 1 :]
+    return value
+
+
+def check_artifact_store(destination: str) -> None:
+    """Write, list, read and delete a probe object under ``destination``; SystemExit(3) on failure.
+
+    Uses the artifact repository MLflow itself will use for the URI, so the check covers the
+    client library (e.g. boto3 for ``s3://``), the endpoint, the bucket and the credentials.
+    """
+    import socket
+    import tempfile
+    import uuid
+
+    probe_dir = f".mlflow-startup-check/{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+    uri = destination.rstrip("/") + "/" + probe_dir
+    payload = b"mlflow artifact store check\n"
+    try:
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        repo = get_artifact_repository(uri)
+        with tempfile.TemporaryDirectory() as tmp:
+            local = os.path.join(tmp, "probe.txt")
+            with open(local, "wb") as handle:
+                handle.write(payload)
+            repo.log_artifact(local)
+            listed = [info.path for info in repo.list_artifacts()]
+            if not any(path.endswith("probe.txt") for path in listed):
+                raise RuntimeError(f"the probe object is not listed after the write ({listed})")
+            os.makedirs(os.path.join(tmp, "back"))
+            back = repo.download_artifacts("probe.txt", dst_path=os.path.join(tmp, "back"))
+            with open(back, "rb") as handle:
+                if handle.read() != payload:
+                    raise RuntimeError("the probe object read back differs from what was written")
+        # A few stores cannot delete; the probe is tiny.
+        with contextlib.suppress(NotImplementedError):
+            repo.delete_artifacts()
+    except Exception as exc:  # any failure means the store is unusable
+        _log(f"artifact store {destination!r} is not usable: {type(exc).__name__}: {exc}")
+        _log(
+            "fix the destination, its credentials (workload identity or env), the endpoint "
+            "(MLFLOW_S3_ENDPOINT_URL for S3-compatible stores) or the network policy egress; "
+            "MLFLOW_ARTIFACTS_CHECK=false skips this check"
+        )
+        raise SystemExit(3) from exc
+    _log(f"artifact store {destination!r} is usable (write, list, read, delete)")
+
+
 def main(argv: list[str]) -> None:
     """Run ``argv``; for ``mlflow server`` prepare the backend store first."""
     if not argv:
@@ -116,6 +179,10 @@ def main(argv: list[str]) -> None:
         os.environ["MLFLOW_BACKEND_STORE_URI"] = uri
         os.environ.pop("MLFLOW_BACKEND_STORE_URI_FILE", None)
         _prepare_database(uri)
+        destination = _option(argv, "--artifacts-destination") or "./mlartifacts"
+        check = os.environ.get("MLFLOW_ARTIFACTS_CHECK", "true").lower() not in {"0", "false", "no"}
+        if "--serve-artifacts" in argv and check:
+            check_artifact_store(destination)
         _log("starting " + " ".join(argv))
     # exec, not a child: the server becomes PID 1's process and gets the container's signals.
     os.execvp(argv[0], argv)  # noqa: S606

@@ -120,6 +120,27 @@ def find_version_by_key(settings: Settings, key: str) -> tuple[int, str] | None:
     return int(best.version), str(best.run_id)
 
 
+def data_location(
+    settings: Settings,
+    data_path: str | Path | None = None,
+    target: str | None = None,
+    schema_path: str | Path | None = None,
+) -> tuple[str | Path | None, str | None, str | Path | None]:
+    """The (data, target, schema) a run trains on: the given file, else the configured one
+    (``training_data``); None (the bundled demo data) only where ``demo_data`` allows it."""
+    if data_path is None and settings.training_data:
+        data_path = settings.training_data
+        target = target or settings.training_target
+        schema_path = schema_path or settings.training_schema
+    if data_path is None and not settings.demo_data:
+        raise ValueError(
+            "no training data location: pass --data (DAG param data_path) or set "
+            "CREDIT_SCORING_TRAINING_DATA; the bundled demo data is disabled here "
+            "(CREDIT_SCORING_DEMO_DATA=false)"
+        )
+    return data_path, target, schema_path
+
+
 def train(
     data_path: str | Path | None = None,
     target: str | None = None,
@@ -134,7 +155,7 @@ def train(
     ``on_step`` reports progress (see :data:`StepCallback`; default :func:`log_step`).
     """
     settings = settings or get_settings()
-    dataset = load_dataset(data_path, target, schema_path)
+    dataset = load_dataset(*data_location(settings, data_path, target, schema_path))
     data = validate_training_frame(dataset.frame, dataset.schema, source=dataset.source)
     experiment_id = configure_mlflow(settings)
     if idempotency_key:

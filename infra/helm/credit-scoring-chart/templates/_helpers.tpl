@@ -110,13 +110,63 @@ Resource names.
 {{- end }}
 
 {{/*
-In-cluster MLflow tracking URI seen by the API (or the external one).
+Tracking URI of the API and the trainer: this release's MLflow, api.externalTrackingUri, or the
+MLflow of the platform release named by `registry`.
 */}}
 {{- define "credit-scoring.trackingUri" -}}
 {{- if .Values.mlflow.enabled }}
 {{- printf "http://%s:%d" (include "credit-scoring.mlflow.fullname" .) (int .Values.mlflow.service.port) }}
+{{- else if .Values.api.externalTrackingUri }}
+{{- .Values.api.externalTrackingUri }}
+{{- else if and .Values.registry.release .Values.registry.namespace }}
+{{- printf "http://%s.%s.svc.cluster.local:%d" (include "credit-scoring.registry.mlflowService" .) .Values.registry.namespace (int .Values.mlflow.service.port) }}
 {{- else }}
-{{- required "api.externalTrackingUri is required when mlflow.enabled is false" .Values.api.externalTrackingUri }}
+{{- fail "mlflow.enabled is false: set registry.release and registry.namespace (the platform release holding MLflow) or api.externalTrackingUri" }}
+{{- end }}
+{{- end }}
+
+{{/*
+MLflow Service name of the platform release `registry.release` (this chart's naming rule).
+*/}}
+{{- define "credit-scoring.registry.mlflowService" -}}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- $full := .Values.registry.release }}
+{{- if not (contains $name .Values.registry.release) }}
+{{- $full = printf "%s-%s" .Values.registry.release $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- printf "%s-mlflow" $full | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+NetworkPolicy peer: the MLflow pods this release's clients (API, trainer) talk to. Empty when the
+MLflow is outside the cluster (api.externalTrackingUri).
+*/}}
+{{- define "credit-scoring.mlflowPeer" -}}
+{{- if .Values.mlflow.enabled }}
+- podSelector:
+    matchLabels:
+      {{- include "credit-scoring.componentSelectorLabels" (dict "ctx" . "component" "mlflow") | nindent 6 }}
+{{- else if and .Values.registry.release .Values.registry.namespace (not .Values.api.externalTrackingUri) }}
+- namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ .Values.registry.namespace }}
+  podSelector:
+    matchLabels:
+      app.kubernetes.io/name: {{ include "credit-scoring.name" . }}
+      app.kubernetes.io/instance: {{ .Values.registry.release }}
+      app.kubernetes.io/component: mlflow
+{{- end }}
+{{- end }}
+
+{{- define "credit-scoring.trainer.fullname" -}}
+{{- printf "%s-training" (include "credit-scoring.fullname" .) | trunc 52 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "credit-scoring.trainer.serviceAccountName" -}}
+{{- if .Values.training.serviceAccount.create }}
+{{- default (printf "%s-trainer" (include "credit-scoring.fullname" .)) .Values.training.serviceAccount.name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- default "default" .Values.training.serviceAccount.name }}
 {{- end }}
 {{- end }}
 
@@ -135,6 +185,13 @@ port, localhost on any port (in-pod checks, kubectl port-forward) and the MLflow
 {{- if .Values.mlflow.ingress.enabled }}
 {{- $hosts = append $hosts .Values.mlflow.ingress.host }}
 {{- end }}
+{{- if .Values.mlflow.metrics.enabled }}
+{{- /* Prometheus scrapes /metrics with the pod IP as Host: the private ranges MLflow itself allows by default. */}}
+{{- $hosts = concat $hosts (list "10.*" "192.168.*") }}
+{{- range $i := until 16 }}
+{{- $hosts = append $hosts (printf "172.%d.*" (add 16 $i)) }}
+{{- end }}
+{{- end }}
 {{- range .Values.mlflow.allowedHosts }}
 {{- $hosts = append $hosts . }}
 {{- end }}
@@ -142,16 +199,22 @@ port, localhost on any port (in-pod checks, kubectl port-forward) and the MLflow
 {{- end }}
 
 {{/*
-Image reference: repository:tag, or repository@digest when a digest is set. An empty tag means the
-release images of the chart's appVersion: `prod-v<appVersion>` (what release.yml publishes for the
-tag v<appVersion>, when it packages the chart with that appVersion).
-Call with (dict "image" .Values.image "ctx" $).
+Image reference: repository:tag, or repository@digest when a digest is set. An empty repository
+means <imageRegistry>/<name> (the images release.yml publishes); an empty tag means the release
+images of the chart's appVersion: `prod-v<appVersion>` (what release.yml publishes for the tag
+v<appVersion>, when it packages the chart with that appVersion).
+Call with (dict "image" .Values.image "name" "credit-scoring-api" "ctx" $); without "name" the
+repository must be set (third-party images).
 */}}
 {{- define "credit-scoring.image" -}}
+{{- $repo := .image.repository }}
+{{- if and (not $repo) .name }}
+{{- $repo = printf "%s/%s" (required "imageRegistry is required" .ctx.Values.imageRegistry | trimSuffix "/") .name }}
+{{- end }}
 {{- if .image.digest }}
-{{- printf "%s@%s" .image.repository .image.digest }}
+{{- printf "%s@%s" $repo .image.digest }}
 {{- else }}
-{{- printf "%s:%s" .image.repository (default (printf "prod-v%s" .ctx.Chart.AppVersion) .image.tag | toString) }}
+{{- printf "%s:%s" $repo (default (printf "prod-v%s" .ctx.Chart.AppVersion) .image.tag | toString) }}
 {{- end }}
 {{- end }}
 
@@ -194,6 +257,12 @@ mounted existingSecret (never an env var or an argument), HOME on the writable /
   value: /tmp
 - name: MLFLOW_BACKEND_STORE_URI_FILE
   value: /etc/mlflow/secrets/backend-store-uri
+{{- with .Values.mlflow.artifacts.s3EndpointUrl }}
+- name: MLFLOW_S3_ENDPOINT_URL
+  value: {{ . | quote }}
+- name: AWS_ENDPOINT_URL_S3
+  value: {{ . | quote }}
+{{- end }}
 {{- with .Values.mlflow.extraEnv }}
 {{ toYaml . }}
 {{- end }}
@@ -211,4 +280,96 @@ The secret volume holding the MLflow backend store URI (server and migration job
     items:
       - key: {{ .Values.secretKeys.mlflowBackendStoreUri }}
         path: backend-store-uri
+{{- end }}
+
+{{/*
+Job spec of a training run (CronJob template and the one-off Job): train -> validate
+(alias `staging` on pass) [-> promote], each step stopping the chain on failure.
+*/}}
+{{- define "credit-scoring.trainer.jobSpec" -}}
+{{- $t := .Values.training -}}
+backoffLimit: {{ $t.backoffLimit }}
+activeDeadlineSeconds: {{ $t.activeDeadlineSeconds }}
+ttlSecondsAfterFinished: {{ $t.ttlSecondsAfterFinished }}
+template:
+  metadata:
+    labels:
+      {{- include "credit-scoring.componentLabels" (dict "ctx" . "component" "trainer") | nindent 6 }}
+  spec:
+    restartPolicy: Never
+    serviceAccountName: {{ include "credit-scoring.trainer.serviceAccountName" . }}
+    automountServiceAccountToken: false
+    {{- with .Values.imagePullSecrets }}
+    imagePullSecrets:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    securityContext:
+      {{- include "credit-scoring.podSecurityContext" dict | nindent 6 }}
+    containers:
+      - name: trainer
+        image: {{ include "credit-scoring.image" (dict "image" $t.image "name" "credit-scoring-api" "ctx" .) | quote }}
+        imagePullPolicy: {{ $t.image.pullPolicy }}
+        command:
+          - sh
+          - -ec
+          - |
+            version="$(credit-scoring train --idempotency-key "k8s-${JOB_NAME}" --json \
+              | python -c 'import json, sys; print(json.load(sys.stdin)["version"])')"
+            echo "trainer: registered version ${version}; validation gate"
+            credit-scoring validate --version "${version}"
+            {{- if $t.promote }}
+            credit-scoring promote --version "${version}" --reason "$CREDIT_SCORING_PROMOTION_REASON" --by "$CREDIT_SCORING_PROMOTED_BY"
+            {{- end }}
+            credit-scoring models
+        envFrom:
+          - configMapRef:
+              name: {{ include "credit-scoring.trainer.fullname" . }}
+        env:
+          # A retried pod of the same Job reuses the version it registered (idempotency key).
+          - name: JOB_NAME
+            valueFrom:
+              fieldRef:
+                fieldPath: metadata.labels['batch.kubernetes.io/job-name']
+          {{- with $t.extraEnv }}
+          {{- toYaml . | nindent 10 }}
+          {{- end }}
+        resources:
+          {{- toYaml $t.resources | nindent 10 }}
+        securityContext:
+          {{- include "credit-scoring.containerSecurityContext" dict | nindent 10 }}
+        volumeMounts:
+          - name: home
+            mountPath: /var/lib/credit-scoring
+          - name: tmp
+            mountPath: /tmp
+          {{- if $t.data.existingClaim }}
+          - name: data
+            mountPath: /data
+            readOnly: true
+          {{- end }}
+    volumes:
+      - name: home
+        emptyDir:
+          sizeLimit: {{ $t.scratchSizeLimit }}
+      - name: tmp
+        emptyDir:
+          sizeLimit: {{ $t.scratchSizeLimit }}
+      {{- if $t.data.existingClaim }}
+      - name: data
+        persistentVolumeClaim:
+          claimName: {{ $t.data.existingClaim }}
+          readOnly: true
+      {{- end }}
+    {{- with $t.nodeSelector }}
+    nodeSelector:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    {{- with $t.affinity }}
+    affinity:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    {{- with $t.tolerations }}
+    tolerations:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
 {{- end }}
