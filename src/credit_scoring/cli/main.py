@@ -49,6 +49,8 @@ def _user_errors() -> Iterator[None]:
 
     try:
         yield
+    except (KeyError, IndexError):
+        raise  # LookupErrors of a bug, not of the user's input: keep the traceback
     except (
         DataValidationError,
         DataFileError,
