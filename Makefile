@@ -61,7 +61,8 @@ pre-commit: install ## The pre-commit hooks on every file (ruff, mypy, actionlin
 hooks: install ## Install the git pre-commit hook (.pre-commit-config.yaml)
 	$(BIN)/pre-commit install
 
-bench: install ## Benchmarks (print figures; not part of test)
+bench: install ## Benchmarks (print figures; not part of test); installs the bench extra
+	uv pip install --quiet --python $(PY) -e '.[bench]'
 	$(PY) benchmarks/quality.py
 	$(PY) benchmarks/training_scale.py
 

@@ -40,8 +40,13 @@ def isolated_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
 
 @pytest.fixture
 def settings(isolated_mlflow: Path) -> Settings:
-    """Embedded-store settings with quick cross-validation."""
-    return Settings(home=isolated_mlflow, cv_repeats=1, cv_folds=3)
+    """Embedded-store settings with quick cross-validation (and model comparison)."""
+    return Settings(
+        home=isolated_mlflow,
+        cv_repeats=1,
+        cv_folds=3,
+        candidate_families=["scorecard", "additive", "lightgbm"],
+    )
 
 
 def require_postgres() -> None:

@@ -106,6 +106,32 @@ class Settings(BaseSettings):
         "points depend on its own value only, reason codes are exact and the API scores from "
         "lookup tables. False allows feature interactions (reason codes from TreeSHAP).",
     )
+    model_family: Literal["auto", "scorecard", "additive", "ga2m", "lightgbm"] = Field(
+        default="auto",
+        description="Served model family. auto: compare every candidate by repeated CV on the "
+        "training part and serve the most interpretable one within the tolerance of the best "
+        "(`training.selection`); without a comparison (data above cv_max_rows) auto means "
+        "additive, or lightgbm when `additive` is false.",
+    )
+    candidate_families: list[Literal["scorecard", "additive", "ga2m", "lightgbm", "logistic"]] = (
+        Field(
+            default=["scorecard", "additive", "ga2m", "lightgbm", "logistic"],
+            description="Families compared (logistic is a baseline, never served).",
+        )
+    )
+    selection_se: float = Field(
+        default=1.0, ge=0, description="Tolerance of the policy, in paired standard errors."
+    )
+    selection_tolerance: float = Field(
+        default=0.0, ge=0, description="Absolute AUC added to the policy's tolerance."
+    )
+    ga2m_pairs: int = Field(default=3, ge=1, description="Interaction pairs of a GA2M model.")
+    tune: bool = Field(
+        default=False,
+        description="Tune the selected LightGBM family with Optuna (nested in the training part).",
+    )
+    tune_trials: int = Field(default=30, ge=1, description="Tuning budget: trials.")
+    tune_timeout_s: float = Field(default=120.0, gt=0, description="Tuning budget: seconds.")
     cv_folds: int = Field(default=5, ge=2)
     cv_repeats: int = Field(default=2, ge=1)
     cv_max_rows: int = Field(
@@ -133,8 +159,25 @@ class Settings(BaseSettings):
     gate_max_brier: float = 0.22
     gate_max_ece: float = 0.10
     gate_noninferiority_margin: float = Field(
-        default=0.02, description="Challenger AUC may be at most this much below the champion's."
+        default=0.02,
+        description="Challenger AUC may be at most this much below the champion's, judged on "
+        "the confidence bound of the paired (DeLong) difference.",
     )
+    gate_ks_margin: float = Field(
+        default=0.05, ge=0, description="Non-inferiority margin of KS (paired bootstrap bound)."
+    )
+    gate_brier_margin: float = Field(
+        default=0.01, ge=0, description="Non-inferiority margin of Brier (paired bootstrap bound)."
+    )
+    gate_statistic: Literal["point", "bound"] = Field(
+        default="point",
+        description="What the thresholds judge: the holdout point estimate, or the pessimistic "
+        "bound of its bootstrap confidence interval (lower for AUC/KS, upper for Brier/ECE).",
+    )
+    gate_confidence: float = Field(
+        default=0.95, gt=0.5, lt=1, description="Two-sided level of the gate's intervals."
+    )
+    gate_bootstrap_samples: int = Field(default=500, ge=50, description="Bootstrap replicates.")
     gate_min_fairness_ratio: float = Field(
         default=0.8, description="Four-fifths rule on approval rates."
     )

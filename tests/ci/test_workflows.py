@@ -138,7 +138,8 @@ def test_ci_runs_what_ci_run_runs(ci: Workflow) -> None:
     # .ci/run (the local CI) runs `make test`; the workflow must run each of its parts.
     assert re.search(r"^make test$", (REPO_ROOT / ".ci" / "run").read_text(), re.MULTILINE)
     parts = makefile_prerequisites("test")
-    assert parts == ["lint", "typecheck", "test-py", "test-airflow", "test-e2e"]
+    assert parts[:3] == ["lint", "typecheck", "test-py"]
+    assert {"test-airflow", "test-e2e"} <= set(parts)
     assert set(parts) <= _make_targets(ci)
 
 

@@ -120,6 +120,16 @@ _NO_CLUSTER_REASONS = {
 }
 
 
+HARNESS_DEVIATIONS = (
+    "Service DNS: Docker resolves a Service name to every pod carrying the alias, Ready or not "
+    "(the test's front routes to Ready pods only, as the endpoints would)",
+    "endpoints: a deleted or killed pod leaves them at once (a cluster takes a moment)",
+    "emptyDir: tmpfs, so its content counts against the container's memory limit",
+    "NetworkPolicy: not enforced (one Docker network; see tests/helm/test_reachability.py)",
+    "image HEALTHCHECK: disabled, as a kubelet ignores it",
+)
+
+
 class PodError(RuntimeError):
     """A pod could not be created as specified (what a kubelet reports as a pod event)."""
 
@@ -1299,11 +1309,12 @@ class Kubelet:
         return "\n".join(out)
 
     def unhonoured_report(self) -> str:
-        """Every pod-spec field not applied, per workload, with the reason."""
-        if not self.unhonoured:
-            return "pod-spec fields not honoured: none"
+        """Every pod-spec field not applied, per workload, with the reason; then what differs
+        from a cluster for every pod."""
         lines = ["pod-spec fields not honoured (workload: field -- reason):"]
-        lines += [f"  {u.workload}: {u.field} -- {u.reason}" for u in self.unhonoured]
+        lines += [f"  {u.workload}: {u.field} -- {u.reason}" for u in self.unhonoured] or ["  none"]
+        lines.append("differences from a cluster, for every pod:")
+        lines += [f"  {d}" for d in HARNESS_DEVIATIONS]
         return "\n".join(lines)
 
 

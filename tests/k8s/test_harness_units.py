@@ -56,7 +56,7 @@ class _Named(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        body = str(self.server.server_address[1]).encode()
+        body = str(self.server.server_address[1]).encode()  # type: ignore[index]
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

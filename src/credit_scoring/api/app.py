@@ -5,7 +5,8 @@ Run it with ``credit-scoring serve`` or ``uvicorn --factory credit_scoring.api.a
 middlewares (:mod:`~credit_scoring.api.middleware`), the router, a route module
 (:mod:`~credit_scoring.api.routes`), the scoring service (:mod:`~credit_scoring.api.service`),
 the served model (:mod:`~credit_scoring.api.model_manager`) and the prediction log
-(:mod:`~credit_scoring.api.prediction_log`). Shared state:
+(:mod:`~credit_scoring.api.prediction_log`); the app class drops FastAPI's idle layers
+(:mod:`~credit_scoring.api.stack`). Shared state:
 :class:`~credit_scoring.api.state.ApiState`.
 """
 
@@ -37,6 +38,7 @@ from credit_scoring.api.schemas import (
     example_application,
 )
 from credit_scoring.api.shadow import ShadowScorer
+from credit_scoring.api.stack import ScoringFastAPI
 from credit_scoring.api.state import ApiState, bundled_schema_path
 from credit_scoring.config import Settings, get_settings
 from credit_scoring.data.schema import FeatureSchema
@@ -73,7 +75,7 @@ def create_app(
         async with api.running():
             yield
 
-    app = FastAPI(
+    app = ScoringFastAPI(
         title="Credit scoring API",
         version="1",
         summary="Probability of default, score points, decision and reason codes.",
@@ -84,7 +86,6 @@ def create_app(
     app.state.api = api
     # add_middleware wraps: the last added runs first.
     app.add_middleware(middleware.BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(middleware.ErrorMiddleware, metrics=api.metrics)
     app.add_middleware(middleware.TelemetryMiddleware, metrics=api.metrics)
     app.add_middleware(middleware.RequestIdMiddleware)
     add_exception_handlers(app)

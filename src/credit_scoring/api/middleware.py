@@ -2,9 +2,13 @@
 
 1. :class:`RequestIdMiddleware`: the request id (caller's ``X-Request-ID`` when safe, else a new
    one) in the scope's state, the logging context and the ``X-Request-ID`` response header;
-2. :class:`TelemetryMiddleware`: request metrics by route, method and status, and the access log;
-3. :class:`ErrorMiddleware`: last-resort JSON 500 for unhandled exceptions;
-4. :class:`BodyLimitMiddleware`: 413 for bodies over ``max_body_bytes``.
+2. :class:`TelemetryMiddleware`: the request's outcome: metrics by route, method and status, the
+   access log, and the last-resort JSON 500 for unhandled exceptions (the 500 it records);
+3. :class:`BodyLimitMiddleware`: 413 for bodies over ``max_body_bytes``.
+
+Each middleware layer costs every request a coroutine and, when it wraps ``send``, a wrapper
+call per message: telemetry and the last-resort 500 share one observed ``send``, which is why
+they are one middleware (issue 12: no speed regression of ``POST /v1/score``).
 
 The route label is the matched route's path template (``unmatched`` otherwise, so scanners cannot
 blow up the metric cardinality), read from ``scope["route"]`` as the router set it.
@@ -75,94 +79,82 @@ def route_label(scope: Scope) -> str:
     return getattr(route, "path", None) or "unmatched"
 
 
+class _ObservedSend:
+    """``send`` that remembers the response status (None until the response starts)."""
+
+    __slots__ = ("send", "status")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status: int | None = None
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self.send(message)
+
+
 class TelemetryMiddleware:
-    """Counts and times every request by (route, method, status) and writes the access line."""
+    """The request's outcome: counts and times every request by (route, method, status), writes
+    the access line, and turns an unhandled exception into that outcome (logged, counted, and
+    answered with a JSON 500 carrying the request id when no response has started).
+
+    Recording the outcome and producing the 500 are one job here: an unhandled exception *is*
+    the 500 this middleware records, and both need the same observed ``send`` (one wrapper per
+    request instead of two nested middlewares doing the same bookkeeping).
+    """
 
     def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
         self.app = app
         self.metrics = metrics
         # Labelled children by (route, method, status): the label lookup (validation, tuple
         # building, lock) is repeated on every request otherwise.
-        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        status_code = 500
-
-        async def send_observed(message: Message) -> None:
-            nonlocal status_code
-            if message["type"] == "http.response.start":
-                status_code = message["status"]
-            await send(message)
-
+        observed = _ObservedSend(send)
         try:
-            await self.app(scope, receive, send_observed)
-        finally:
-            elapsed = time.perf_counter() - start
-            route = route_label(scope)
-            key = (route, scope["method"], str(status_code))
-            children = self._children.get(key)
-            if children is None:
-                children = (self.metrics.requests.labels(*key), self.metrics.latency.labels(*key))
-                self._children[key] = children
-            children[0].inc()
-            children[1].observe(elapsed)
-            if status_code >= 400:
-                kind = "server" if status_code >= 500 else "client"
-                self.metrics.errors.labels(route, kind).inc()
-            if route != "/metrics":
-                access_logger.info(
-                    "%s %s %d",
-                    scope["method"],
-                    route,
-                    status_code,
-                    extra={
-                        "status": status_code,
-                        "latency_ms": round(elapsed * 1000, 3),
-                        "model_version": scope["state"].get("model_version"),
-                    },
-                )
-
-
-class _TrackedSend:
-    """``send`` that remembers whether the response has started."""
-
-    __slots__ = ("send", "started")
-
-    def __init__(self, send: Send) -> None:
-        self.send = send
-        self.started = False
-
-    async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.started = True
-        await self.send(message)
-
-
-class ErrorMiddleware:
-    """Logs an unhandled exception, counts it, and answers 500 (JSON with the request id) when
-    no response has started."""
-
-    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        tracked = _TrackedSend(send)
-        try:
-            await self.app(scope, receive, tracked)
+            await self.app(scope, receive, observed)
         except Exception:
             logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
             self.metrics.errors.labels(route_label(scope), "exception").inc()
-            if not tracked.started:
+            if observed.status is None:
                 rid = scope["state"].get("request_id")
-                await send_json(send, 500, {"detail": "internal error", "request_id": rid})
+                await send_json(observed, 500, {"detail": "internal error", "request_id": rid})
+        finally:
+            status = 500 if observed.status is None else observed.status
+            self._observe(scope, status, time.perf_counter() - start)
+
+    def _observe(self, scope: Scope, status_code: int, elapsed: float) -> None:
+        route = route_label(scope)
+        method = scope["method"]
+        key = (route, method, status_code)
+        children = self._children.get(key)
+        if children is None:
+            labels = (route, method, str(status_code))
+            children = (self.metrics.requests.labels(*labels), self.metrics.latency.labels(*labels))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(elapsed)
+        if status_code >= 400:
+            kind = "server" if status_code >= 500 else "client"
+            self.metrics.errors.labels(route, kind).inc()
+        if route != "/metrics" and access_logger.isEnabledFor(logging.INFO):
+            access_logger.info(
+                "%s %s %d",
+                method,
+                route,
+                status_code,
+                extra={
+                    "status": status_code,
+                    "latency_ms": round(elapsed * 1000, 3),
+                    "model_version": scope["state"].get("model_version"),
+                },
+            )
 
 
 class _BodyTooLarge(Exception):
@@ -203,11 +195,11 @@ class BodyLimitMiddleware:
                     raise _BodyTooLarge
             return message
 
-        tracked = _TrackedSend(send)
+        observed = _ObservedSend(send)
         try:
-            await self.app(scope, receive_counted, tracked)
+            await self.app(scope, receive_counted, observed)
         except _BodyTooLarge:
-            if not tracked.started:
+            if observed.status is None:
                 await self._too_large(scope, send)
 
     async def _too_large(self, scope: Scope, send: Send) -> None:

@@ -125,14 +125,39 @@ def train(
         str | None, typer.Option(help="Re-runs with the same key reuse the version it created.")
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    use_column: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Without --schema: keep this column as a feature although inference set it "
+            "aside (protected-looking, id, date, constant, likely leak). Repeatable."
+        ),
+    ] = None,
+    tune: Annotated[
+        bool,
+        typer.Option(
+            "--tune",
+            help="Tune the selected LightGBM family with Optuna inside the training part "
+            "(budget: CREDIT_SCORING_TUNE_TRIALS, CREDIT_SCORING_TUNE_TIMEOUT_S).",
+        ),
+    ] = False,
 ) -> None:
     """Validate data, train and calibrate, evaluate, log to MLflow and register a new version."""
     from credit_scoring.training.pipeline import train as run_train
 
     settings = _settings()
+    if tune:
+        settings = settings.model_copy(update={"tune": True})
     with _steps() as step:
         result = _run(
-            lambda: run_train(data, target, schema, settings, idempotency_key, on_step=step)
+            lambda: run_train(
+                data,
+                target,
+                schema,
+                settings,
+                idempotency_key,
+                on_step=step,
+                use_columns=use_column or (),
+            )
         )
     if json_output:
         out.print_json(
@@ -568,12 +593,19 @@ def schema_cmd(
     data: Annotated[Path, typer.Option(help="CSV or Parquet file.")],
     target: Annotated[str, typer.Option(help="Target column.")],
     output: Annotated[Path, typer.Option("--out", help="Schema file to write (.yaml/.json).")],
+    use_column: Annotated[
+        list[str] | None,
+        typer.Option(help="Keep this column as a feature although inference set it aside."),
+    ] = None,
 ) -> None:
     """Infer a feature schema from a data file, to review and declare."""
+    from credit_scoring.data.inference import infer
     from credit_scoring.data.io import read_table
-    from credit_scoring.data.schema import infer_schema
 
-    schema = _run(lambda: infer_schema(read_table(data), target))
+    inference = _run(lambda: infer(read_table(data), target, use=use_column or ()))
+    if inference.findings:
+        console.print(inference.notice(), markup=False)
+    schema = inference.schema
     schema.dump(output)
     out.print(f"Wrote {output} ({len(schema.features)} features, target {target!r}).")
 
@@ -583,20 +615,37 @@ def generate(
     rows: Annotated[int, typer.Option(help="Number of applications.")],
     output: Annotated[Path, typer.Option("--out", help="Output file (.csv or .parquet).")],
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    schema_out: Annotated[Path | None, typer.Option(help="Also write the declared schema.")] = None,
+    schema_out: Annotated[
+        Path | None,
+        typer.Option(help="Where to write the declared schema (default: <out>.schema.yaml)."),
+    ] = None,
+    drift: Annotated[
+        str, typer.Option(help="Population drift: none, income or product_mix.")
+    ] = "none",
+    drift_strength: Annotated[
+        float, typer.Option(help="Income drift: share by which incomes fall.")
+    ] = 0.2,
 ) -> None:
-    """Write seeded synthetic applications with a known true PD (column true_pd)."""
+    """Write seeded synthetic applications with a known true PD (column true_pd) and their
+    declared schema next to them."""
+    from credit_scoring.data.synthetic import DRIFTS, ground_truth_auc, synthetic_schema
     from credit_scoring.data.synthetic import generate as run_generate
-    from credit_scoring.data.synthetic import synthetic_schema
 
-    frame = _run(lambda: run_generate(rows, seed))
+    if drift not in DRIFTS:
+        raise typer.BadParameter(f"--drift must be one of {', '.join(DRIFTS)}, got {drift!r}")
+    frame = _run(
+        lambda: run_generate(rows, seed, drift=drift, drift_strength=drift_strength)  # type: ignore[arg-type]
+    )
     if output.suffix == ".parquet":
         frame.to_parquet(output, index=False)
     else:
         frame.to_csv(output, index=False)
-    if schema_out:
-        synthetic_schema().dump(schema_out)
-    out.print(f"Wrote {rows:,} rows to {output} (default rate {frame['default'].mean():.3f}).")
+    schema_file = schema_out or output.with_name(f"{output.stem}.schema.yaml")
+    synthetic_schema().dump(schema_file)
+    out.print(
+        f"Wrote {rows:,} rows to {output} (default rate {frame['default'].mean():.3f}, "
+        f"ground-truth AUC {ground_truth_auc(frame):.3f}) and the schema to {schema_file}."
+    )
 
 
 def main() -> Any:  # pragma: no cover - console entry point

@@ -123,6 +123,11 @@ class FeatureSchema(BaseModel):
     target: Target
     features: list[Feature] = Field(min_length=1)
     protected: list[ProtectedAttribute] = Field(default_factory=list)
+    date_column: str | None = Field(
+        default=None,
+        description="Application date (never a feature): the gate evaluates on the latest rows "
+        "(out of time) when it is present.",
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> FeatureSchema:
@@ -132,6 +137,8 @@ class FeatureSchema(BaseModel):
             raise ValueError(f"duplicate feature names: {dupes}")
         if self.target.name in names:
             raise ValueError(f"target {self.target.name!r} is also declared as a feature")
+        if self.date_column and self.date_column in names:
+            raise ValueError(f"date column {self.date_column!r} cannot also be a feature")
         return self
 
     # --- views ---------------------------------------------------------------------------------

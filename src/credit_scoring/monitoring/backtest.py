@@ -17,8 +17,8 @@ before grades existed) and computes, with :mod:`credit_scoring.monitoring.backte
   0.05, **red** p < 0.001 (``CREDIT_SCORING_BACKTEST_AMBER_BELOW`` / ``_RED_BELOW``; 95% and
   99.9% confidence, the levels of the Basel traffic-light approach and of the IRB formula);
 * Hosmer-Lemeshow over grades (same lights on its p-value);
-* realised AUC, KS and Brier with 95% bootstrap intervals (stratified percentile bootstrap;
-  a small local implementation until ``evaluation.statistics`` of the model-choice work lands);
+* realised AUC, KS and Brier with 95% bootstrap intervals (stratified percentile bootstrap of
+  ``evaluation.statistics``, as the model card's);
 * performance estimation (CBPE): expected AUC and default rate from the PDs alone, on the
   decisions with outcomes (next to the realised figures) and on those still pending; an alert
   when the pending decisions' expected AUC falls more than
@@ -50,7 +50,6 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, Field
 
 from credit_scoring.config import Settings
-from credit_scoring.evaluation.metrics import ks_statistic
 from credit_scoring.monitoring import backtest_stats as bt
 from credit_scoring.monitoring.evidence import decisions_with_outcomes
 from credit_scoring.monitoring.prediction_log import Source, as_utc, read_prediction_log
@@ -141,41 +140,16 @@ class BacktestReport(BaseModel):
 # --- statistics --------------------------------------------------------------------------------
 
 
-def _auc(y: NDArray[np.float64], p: NDArray[np.float64]) -> float:
-    from scipy.stats import rankdata
+def bootstrap_intervals(y: NDArray[np.float64], p: NDArray[np.float64]) -> dict[str, Interval]:
+    """95% stratified percentile bootstrap of AUC, KS and Brier
+    (:func:`credit_scoring.evaluation.statistics.bootstrap_intervals`, the gate's method)."""
+    from credit_scoring.evaluation import statistics
 
-    pos = y == 1
-    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
-    ranks = rankdata(p)
-    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def bootstrap_intervals(
-    y: NDArray[np.float64], p: NDArray[np.float64], n_boot: int = 300, seed: int = 0
-) -> dict[str, Interval]:
-    """Percentile bootstrap (resampled within each class) of AUC, KS and Brier at 95%.
-
-    Kept small and local on purpose: replace with ``evaluation.statistics.bootstrap_intervals``
-    once that module is on main (same method)."""
-    rng = np.random.default_rng(seed)
-    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y != 1)
-    fns = {
-        "auc": _auc,
-        "ks": lambda yy, pp: ks_statistic(yy, pp),
-        "brier": lambda yy, pp: float(np.mean((pp - yy) ** 2)),
+    out = statistics.bootstrap_intervals(y, p, ("auc", "ks", "brier"), n_boot=300)
+    return {
+        k: Interval(estimate=v.estimate, lower=v.lower, upper=v.upper, level=v.level)
+        for k, v in out.items()
     }
-    reps: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(n_boot):
-        idx = np.concatenate(
-            [pos[rng.integers(0, len(pos), len(pos))], neg[rng.integers(0, len(neg), len(neg))]]
-        )
-        for k, fn in fns.items():
-            reps[k].append(fn(y[idx], p[idx]))
-    out = {}
-    for k, fn in fns.items():
-        lo, hi = np.quantile(reps[k], [0.025, 0.975])
-        out[k] = Interval(estimate=fn(y, p), lower=float(lo), upper=float(hi))
-    return out
 
 
 def _estimated(p: NDArray[np.float64]) -> Estimated | None:

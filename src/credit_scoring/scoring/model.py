@@ -30,6 +30,7 @@ from credit_scoring.features.encoding import FeatureEncoder
 from credit_scoring.scoring.additive import AdditiveTables
 from credit_scoring.scoring.calibration import Calibration
 from credit_scoring.scoring.grades import MasterScale
+from credit_scoring.scoring.pairs import PairTables
 from credit_scoring.scoring.scaling import DECISIONS, ScoreScaling
 from credit_scoring.scoring.single_row import PREDICT_CONTRIB, PREDICT_RAW_SCORE, SingleRowPredictor
 
@@ -94,9 +95,12 @@ class CreditModel:
         n = len(self.encoder.names)
         self._contrib_one = SingleRowPredictor(booster, PREDICT_CONTRIB, n)
         self._raw_one = SingleRowPredictor(booster, PREDICT_RAW_SCORE, n)
-        #: Exact contribution tables when the booster is additive (see ``scoring.additive``);
-        #: ``None`` means reason codes come from LightGBM's TreeSHAP on every request.
-        self.tables = AdditiveTables.from_booster(booster, schema)
+        #: Exact contribution tables when the booster is additive (``scoring.additive``: also a
+        #: compiled scorecard) or a GA2M (``scoring.pairs``); ``None`` means reason codes come
+        #: from LightGBM's TreeSHAP on every request (free interactions).
+        self.tables: AdditiveTables | PairTables | None = AdditiveTables.from_booster(
+            booster, schema
+        ) or PairTables.from_booster(booster, schema)
 
     # --- scoring -------------------------------------------------------------------------------
     def margin(self, x: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -11,20 +11,20 @@ import json
 import logging
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import lightgbm as lgb
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.models import infer_signature
 from mlflow.models.model import ModelInfo
 from sklearn.model_selection import train_test_split
 
 from credit_scoring.config import Settings, get_settings
+from credit_scoring.data.fingerprint import ARTIFACT_DIR, ARTIFACT_FILE, row_fingerprints
+from credit_scoring.data.inference import infer
 from credit_scoring.data.io import (
     GERMAN_CREDIT,
     bundled_path,
@@ -32,24 +32,25 @@ from credit_scoring.data.io import (
     load_german_credit,
     read_table,
 )
-from credit_scoring.data.schema import FeatureSchema, infer_schema
+from credit_scoring.data.schema import FeatureSchema
 from credit_scoring.data.validation import ValidatedData, validate_training_frame
 from credit_scoring.evaluation import plots
-from credit_scoring.evaluation.cv import repeated_cv
 from credit_scoring.evaluation.metrics import classification_metrics
 from credit_scoring.features.encoding import FeatureEncoder
 from credit_scoring.registry import gateway as run_artifacts
 from credit_scoring.registry.gateway import IDEMPOTENCY_TAG, RegistryGateway
 from credit_scoring.registry.tracking import configure_mlflow
+from credit_scoring.scoring.additive import AdditiveTables
 from credit_scoring.scoring.model import CreditModel
-from credit_scoring.scoring.pyfunc import CreditScoringPyfunc, predict_frame
+from credit_scoring.scoring.pyfunc import CreditScoringPyfunc
+from credit_scoring.scoring.signature import model_signature
+from credit_scoring.training.candidates import TrainingData
 from credit_scoring.training.lgbm import (
-    Calibration,
-    fit_calibration,
-    fit_lightgbm,
     lgbm_params,
 )
 from credit_scoring.training.scorecard import fit_scorecard, scorecard_pd, scorecard_table
+from credit_scoring.training.selection import Choice, choose_and_fit, selection_plot
+from credit_scoring.training.splits import holdout_split
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,13 @@ def load_dataset(
     data_path: str | Path | None = None,
     target: str | None = None,
     schema_path: str | Path | None = None,
+    use_columns: Sequence[str] = (),
 ) -> Dataset:
-    """Load the bundled German Credit data, or a user file with a declared or inferred schema."""
+    """Load the bundled German Credit data, or a user file with a declared or inferred schema.
+
+    An inferred schema leaves out protected-looking columns, ids, dates, constants and likely
+    leaks (``data.inference``) and prints what it left out; ``use_columns`` opts columns back in.
+    """
     if data_path is None:
         frame = load_german_credit()
         schema = FeatureSchema.load(schema_path) if schema_path else german_credit_schema()
@@ -107,7 +113,10 @@ def load_dataset(
     else:
         if not target:
             raise ValueError("--target is required when no --schema is given")
-        schema = infer_schema(frame, target)
+        inference = infer(frame, target, use=use_columns)
+        if inference.findings:
+            log.warning("%s", inference.notice())  # printed on stderr by the CLI
+        schema = inference.schema
     return Dataset(frame, schema, str(Path(data_path).resolve()), Path(data_path).stem)
 
 
@@ -149,13 +158,16 @@ def train(
     idempotency_key: str | None = None,
     register: bool = True,
     on_step: StepCallback | None = None,
+    use_columns: Sequence[str] = (),
 ) -> TrainResult:
     """Train, evaluate, log and register a new model version; see the module docstring.
 
     ``on_step`` reports progress (see :data:`StepCallback`; default :func:`log_step`).
     """
     settings = settings or get_settings()
-    dataset = load_dataset(*data_location(settings, data_path, target, schema_path))
+    dataset = load_dataset(
+        *data_location(settings, data_path, target, schema_path), use_columns=use_columns
+    )
     data = validate_training_frame(dataset.frame, dataset.schema, source=dataset.source)
     experiment_id = configure_mlflow(settings)
     if idempotency_key:
@@ -182,10 +194,9 @@ def _train_and_log(
     encoder = FeatureEncoder(schema)
     x_all = encoder.encode_frame(data.features)
     y_all = data.target.to_numpy()
-    idx = np.arange(len(y_all))
     step(f"Splitting {len(y_all):,} rows (test {settings.test_size:.0%})")
-    train_idx, test_idx = train_test_split(
-        idx, test_size=settings.test_size, stratify=y_all, random_state=settings.seed
+    train_idx, test_idx, split_kind = holdout_split(
+        dataset.frame, y_all, schema, settings.test_size, settings.seed
     )
     fit_idx, valid_idx = train_test_split(
         train_idx,
@@ -194,9 +205,40 @@ def _train_and_log(
         random_state=settings.seed,
     )
 
-    step("Training LightGBM (early stopping) and calibrating")
-    booster, calibration = _fit_calibrated(encoder, x_all, y_all, fit_idx, valid_idx, settings)
-    example = _input_example(data.features.iloc[test_idx[:5]])
+    candidates = TrainingData(
+        schema,
+        encoder,
+        x_all,
+        data.features,
+        y_all,
+        settings.seed,
+        settings.valid_size,
+        scaling,
+        settings.ga2m_pairs,
+    )
+    compare = len(y_all) <= settings.cv_max_rows
+    if compare:
+        step(f"Comparing model families ({settings.cv_repeats}x{settings.cv_folds} folds)")
+    choice = choose_and_fit(
+        candidates,
+        train_idx,
+        (fit_idx, valid_idx),
+        family=settings.model_family,
+        fallback="additive" if settings.additive else "lightgbm",
+        compare=compare,
+        families=settings.candidate_families,
+        folds=settings.cv_folds,
+        repeats=settings.cv_repeats,
+        se_multiplier=settings.selection_se,
+        tolerance=settings.selection_tolerance,
+        tune_budget=(settings.tune_trials, settings.tune_timeout_s) if settings.tune else None,
+        progress=step,
+    )
+    booster, calibration = choice.booster, choice.calibration
+    # Raw values as the user's data holds them (integers stay integers): the logged input example
+    # must pass the signature as it is, and so does the smoke test.
+    raw = dataset.frame.reset_index(drop=True)
+    example = _input_example(raw.loc[test_idx[:5], [c for c in schema.feature_names if c in raw]])
     model = CreditModel(
         booster, schema, scaling, calibration, example, master_scale=settings.master_scale
     )
@@ -204,7 +246,9 @@ def _train_and_log(
     metrics = {f"test_{k}": v for k, v in classification_metrics(y_all[test_idx], p_test).items()}
 
     step("Training the WoE scorecard (optbinning)")
-    card = fit_scorecard(schema, data.features.iloc[fit_idx], y_all[fit_idx], scaling)
+    card = choice.card or fit_scorecard(
+        schema, data.features.iloc[fit_idx], y_all[fit_idx], scaling
+    )
     p_card = scorecard_pd(card, data.features.iloc[test_idx])
     metrics.update(
         {
@@ -213,13 +257,14 @@ def _train_and_log(
         }
     )
 
-    if len(y_all) <= settings.cv_max_rows:
-        step(f"Cross-validating ({settings.cv_repeats}x{settings.cv_folds} folds)")
-        metrics.update(_cross_validate(encoder, x_all[train_idx], y_all[train_idx], settings))
+    metrics.update(choice.cv)
+    if choice.selection is not None:
+        metrics.update(choice.selection.metrics())
 
     step("Plotting and logging to MLflow")
     with mlflow.start_run(experiment_id=experiment_id) as run:
         try:
+            mlflow.set_tag("holdout_split", split_kind)
             info = _log_run(
                 dataset,
                 data,
@@ -233,6 +278,7 @@ def _train_and_log(
                 p_test,
                 p_card,
             )
+            _log_choice(choice)
             version = None
             if register:
                 step(f"Registering a new version of {settings.model_name!r}")
@@ -246,39 +292,6 @@ def _train_and_log(
 def _input_example(frame: pd.DataFrame) -> list[dict[str, Any]]:
     records = frame.to_dict(orient="records")
     return [{str(k): (None if pd.isna(v) else v) for k, v in r.items()} for r in records]
-
-
-def _cross_validate(
-    encoder: FeatureEncoder, x: np.ndarray, y: np.ndarray, settings: Settings
-) -> dict[str, float]:
-    """Repeated stratified CV of the whole fitting procedure (inner early-stopping split)."""
-
-    def fit_predict(tr: np.ndarray, te: np.ndarray) -> np.ndarray:
-        fit, valid = train_test_split(
-            tr, test_size=settings.valid_size, stratify=y[tr], random_state=settings.seed
-        )
-        booster, cal = _fit_calibrated(encoder, x, y, fit, valid, settings)
-        return cal.apply(np.asarray(booster.predict(x[te], raw_score=True)))
-
-    return repeated_cv(
-        y, fit_predict, folds=settings.cv_folds, repeats=settings.cv_repeats, seed=settings.seed
-    )
-
-
-def _fit_calibrated(
-    encoder: FeatureEncoder,
-    x: np.ndarray,
-    y: np.ndarray,
-    fit: np.ndarray,
-    valid: np.ndarray,
-    settings: Settings,
-) -> tuple[lgb.Booster, Calibration]:
-    """LightGBM with early stopping on ``valid``, then Platt calibration on the same rows."""
-    booster = fit_lightgbm(
-        encoder, x[fit], y[fit], x[valid], y[valid], seed=settings.seed, additive=settings.additive
-    )
-    margin = np.asarray(booster.predict(x[valid], raw_score=True))
-    return booster, fit_calibration(margin, y[valid])
 
 
 def _log_run(
@@ -310,7 +323,7 @@ def _log_run(
         for k, v in lgbm_params(
             schema, settings.seed, len(train_idx), additive=settings.additive
         ).items()
-        if k not in ("monotone_constraints", "interaction_constraints")
+        if k not in ("monotone_constraints", "interaction_constraints", "additive")
     }
     params.update(
         {
@@ -321,7 +334,7 @@ def _log_run(
             "default_rate": round(float(y_all.mean()), 6),
             "n_features": len(schema.features),
             "monotone_features": ",".join(f.name for f in schema.features if f.monotone) or "none",
-            "additive": settings.additive,
+            "additive": isinstance(model.tables, AdditiveTables),
             "calibration": "platt",
             "calibration_slope": model.calibration.slope,
             "calibration_intercept": model.calibration.intercept,
@@ -354,6 +367,9 @@ def _log_run(
         # Holdout: original columns of the test rows (target, protected sources included).
         holdout = source_frame.iloc[test_idx]
         _log_parquet(holdout, root / run_artifacts.HOLDOUT_FILE, run_artifacts.HOLDOUT_DIR)
+        # Which rows trained this model, as hashes: the gate keeps them out of comparisons.
+        np.save(root / ARTIFACT_FILE, row_fingerprints(x_all[train_idx], y_all[train_idx]))
+        mlflow.log_artifact(str(root / ARTIFACT_FILE), ARTIFACT_DIR)
 
         # Drift reference: a sample of training rows with the model's outputs.
         ref_idx = train_idx[:REFERENCE_ROWS]
@@ -387,7 +403,7 @@ def _log_run(
         )
         shap_frame = pd.DataFrame(x_all[shap_idx], columns=schema.feature_names)
         plots.save(plots.shap_summary_plot(contrib, shap_frame), plot_dir / "shap_summary.png")
-        if model.tables is not None:
+        if isinstance(model.tables, AdditiveTables):
             # Points per log-odds of default: risk up means points down.
             per_log_odds = -scaling.factor * model.calibration.slope
             plots.save(
@@ -399,8 +415,7 @@ def _log_run(
         model_dir = root / "model-files"
         artifacts = model.save_artifacts(model_dir)
         example = pd.DataFrame(model.input_example, columns=schema.feature_names)
-        output = predict_frame(model, example)
-        signature = infer_signature(_signature_frame(schema, example), output)
+        signature = model_signature(schema, source_frame)
         return mlflow.pyfunc.log_model(
             name=run_artifacts.MODEL_ARTIFACT,
             # Declared, not inferred: inference loads the model in a subprocess (seconds).
@@ -422,14 +437,6 @@ def _requirements() -> list[str]:
     ]
 
 
-def _signature_frame(schema: FeatureSchema, example: pd.DataFrame) -> pd.DataFrame:
-    """Example with declared dtypes (float for numeric, str for categorical) for the signature."""
-    out = example.copy()
-    for f in schema.features:
-        out[f.name] = out[f.name].astype("float64" if f.type == "numeric" else "object")
-    return out
-
-
 def _log_parquet(frame: pd.DataFrame, path: Path, artifact_dir: str) -> None:
     frame.to_parquet(path, index=False)
     mlflow.log_artifact(str(path), artifact_dir)
@@ -443,3 +450,41 @@ def _register(
         tags[IDEMPOTENCY_TAG] = idempotency_key
     mv = mlflow.register_model(info.model_uri, settings.model_name, tags=tags)
     return int(mv.version)
+
+
+def _log_choice(choice: Choice) -> None:
+    """The served family, its pairs and the comparison (table, plot, reason) in the run."""
+    mlflow.set_tags(
+        {
+            "model_family": choice.family,
+            "model_type": "woe-scorecard as additive lightgbm"
+            if choice.family == "scorecard"
+            else f"lightgbm-{choice.family}+platt",
+        }
+    )
+    mlflow.log_params(
+        {
+            "model_family": choice.family,
+            "ga2m_pairs": "; ".join(f"{a} x {b}" for a, b in choice.pairs) or "none",
+        }
+    )
+    if choice.tuned is not None:
+        mlflow.log_params({f"tuned_{k}": v for k, v in choice.tuned.params.items()})
+        mlflow.log_metrics(
+            {
+                "tune_inner_cv_auc": choice.tuned.inner_auc,
+                "tune_default_inner_cv_auc": choice.tuned.default_auc,
+                "tune_trials": choice.tuned.trials,
+            }
+        )
+    if choice.selection is None:
+        return
+    mlflow.log_param("selection_reason", choice.selection.reason[:6000])
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        choice.selection.table.to_csv(root / "candidates.csv", index=False)
+        choice.selection.fold_auc.to_csv(root / "fold_auc.csv", index=False)
+        mlflow.log_artifact(str(root / "candidates.csv"), "selection")
+        mlflow.log_artifact(str(root / "fold_auc.csv"), "selection")
+        plots.save(selection_plot(choice.selection), root / "model_choice.png")
+        mlflow.log_artifact(str(root / "model_choice.png"), run_artifacts.PLOTS_DIR)

@@ -23,10 +23,16 @@ def fit_scorecard(
 ) -> Scorecard:
     """Fit optimal WoE binning and a logistic regression, scaled like the served model."""
     names = schema.feature_names
+    # The schema's risk direction holds for the scorecard too: event (default) rate ascending
+    # with a feature whose risk increases, descending otherwise.
+    trends = {"increasing": "ascending", "decreasing": "descending"}
     binning = BinningProcess(
         variable_names=names,
         categorical_variables=[f.name for f in schema.categorical],
         min_prebin_size=0.05,
+        binning_fit_params={
+            f.name: {"monotonic_trend": trends[f.monotone]} for f in schema.features if f.monotone
+        },
     )
     card = Scorecard(
         binning_process=binning,

@@ -1,5 +1,5 @@
-"""The individual checks of the validation gate: performance thresholds, champion/challenger,
-fairness (fairlearn) and stability (PSI).
+"""The individual checks of the validation gate: performance thresholds, fairness (fairlearn)
+and stability (PSI); champion/challenger is ``validation.champion``.
 
 Each returns :class:`Check` records; ``passed=None`` means measured but not judged (for
 instance a group too small to judge), which never fails the gate.
@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from credit_scoring.config import Settings
 from credit_scoring.evaluation.metrics import psi
+from credit_scoring.evaluation.statistics import Interval
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,18 @@ class Check:
         return asdict(self)
 
 
-def threshold_checks(metrics: dict[str, float], settings: Settings) -> list[Check]:
-    """Minimum AUC and KS, maximum Brier and expected calibration error on the holdout."""
+def threshold_checks(
+    metrics: dict[str, float],
+    settings: Settings,
+    intervals: dict[str, Interval] | None = None,
+    cv: dict[str, float] | None = None,
+) -> list[Check]:
+    """Minimum AUC and KS, maximum Brier and expected calibration error on the holdout.
+
+    With ``intervals`` (bootstrap) and ``settings.gate_statistic == "bound"`` each threshold
+    judges the pessimistic bound of the interval instead of the point estimate; the interval and
+    the cross-validated estimate (``cv``: ``cv_<metric>_mean``/``_std``) are shown beside it.
+    """
     rules = [
         ("auc", ">=", settings.gate_min_auc),
         ("ks", ">=", settings.gate_min_ks),
@@ -56,47 +67,29 @@ def threshold_checks(metrics: dict[str, float], settings: Settings) -> list[Chec
     out = []
     for metric, op, limit in rules:
         value = metrics[metric]
-        ok = value >= limit if op == ">=" else value <= limit
+        interval = (intervals or {}).get(metric)
+        judged = value
+        what = f"holdout {metric} = {value:.4f}"
+        if interval is not None:
+            what += f" [{interval.lower:.4f}, {interval.upper:.4f}] ({interval.level:.0%} CI)"
+            if settings.gate_statistic == "bound":
+                judged = interval.pessimistic(metric)
+                what += f"; judged on the {'lower' if op == '>=' else 'upper'} bound"
+        mean = (cv or {}).get(f"cv_{metric}_mean")
+        if mean is not None:
+            what += f"; CV {mean:.4f} ± {(cv or {}).get(f'cv_{metric}_std', 0.0):.4f}"
+        ok = judged >= limit if op == ">=" else judged <= limit
         out.append(
             Check(
                 name=f"{metric} {op} {limit:g}",
                 category="performance",
                 passed=ok,
-                value=value,
+                value=judged,
                 threshold=limit,
-                detail=f"holdout {metric} = {value:.4f}",
+                detail=what,
             )
         )
     return out
-
-
-def champion_check(
-    challenger_auc: float,
-    champion_auc: float | None,
-    champion_version: int | None,
-    margin: float,
-    note: str = "",
-) -> Check:
-    """Non-inferiority of the challenger's AUC against the production model's on one holdout."""
-    if champion_auc is None:
-        return Check(
-            name="champion/challenger",
-            category="champion",
-            passed=None,
-            value=challenger_auc,
-            threshold=None,
-            detail=note or "no production version yet: nothing to compare against",
-        )
-    floor = champion_auc - margin
-    return Check(
-        name=f"auc >= champion v{champion_version} auc - {margin:g}",
-        category="champion",
-        passed=challenger_auc >= floor,
-        value=challenger_auc,
-        threshold=floor,
-        detail=f"challenger {challenger_auc:.4f} vs champion {champion_auc:.4f} "
-        f"(margin {margin:g})",
-    )
 
 
 def _ratio_check(

@@ -1,7 +1,9 @@
 """The validation gate: decide whether a registered version may serve.
 
 ``validate_version(N)`` recomputes the holdout metrics from the registered artifact (never
-trusting logged numbers), compares with the production champion on the same holdout, measures
+trusting logged numbers) with bootstrap confidence intervals beside the run's cross-validated
+estimate, compares with the production champion by a paired test on holdout rows neither model
+trained on (``validation.champion``), measures
 fairness and stability, smoke-tests the logged model through ``mlflow.pyfunc``, writes a JSON
 report and an HTML model card to the run, tags the version, and on a pass moves alias ``staging``.
 A failed gate tags ``validation_status=failed`` and moves no alias.
@@ -24,6 +26,7 @@ from mlflow.exceptions import MlflowException
 from credit_scoring.config import Settings, get_settings
 from credit_scoring.data.validation import validate_training_frame
 from credit_scoring.evaluation.metrics import classification_metrics
+from credit_scoring.evaluation.statistics import bootstrap_intervals
 from credit_scoring.registry.gateway import (
     HOLDOUT,
     PLOTS_DIR,
@@ -32,12 +35,12 @@ from credit_scoring.registry.gateway import (
     VALIDATION_STATUS_TAG,
     RegistryGateway,
 )
-from credit_scoring.registry.promotion import PRODUCTION, STAGING, now_iso
+from credit_scoring.registry.promotion import STAGING, now_iso
 from credit_scoring.registry.tracking import configure_mlflow
 from credit_scoring.scoring.model import CreditModel, ModelLoadError
+from credit_scoring.validation.champion import compare_with_champion
 from credit_scoring.validation.checks import (
     Check,
-    champion_check,
     fairness_checks,
     live_compare_checks,
     stability_check,
@@ -66,6 +69,12 @@ class GateReport:
     champion_version: int | None = None
     validated_at: str = ""
     data_summary: dict[str, Any] = field(default_factory=dict)
+    #: Bootstrap confidence intervals of the holdout metrics.
+    intervals: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: The training run's cross-validated estimates (``cv_<metric>_mean``/``_std``).
+    cv: dict[str, float] = field(default_factory=dict)
+    #: The champion comparison (rows compared, rows dropped, paired differences).
+    champion: dict[str, Any] = field(default_factory=dict)
 
     @property
     def failed_checks(self) -> list[str]:
@@ -89,6 +98,9 @@ class GateReport:
             "checks": [c.as_dict() for c in self.checks],
             "fairness": self.fairness,
             "data_summary": self.data_summary,
+            "intervals": self.intervals,
+            "cv": self.cv,
+            "champion": self.champion,
         }
 
 
@@ -148,12 +160,20 @@ def validate_version(version: int | None = None, settings: Settings | None = Non
         y = data.target.to_numpy()
         p = model.predict_proba_matrix(model.encoder.encode_frame(data.features))
         metrics = classification_metrics(y, p)
-        checks = [_smoke_check(model_dir, model)]
-        checks += threshold_checks(metrics, settings)
-        champ_version, champ_check = _champion(
-            registry, settings, version, holdout, metrics["auc"], root
+        intervals = bootstrap_intervals(
+            y,
+            p,
+            n_boot=settings.gate_bootstrap_samples,
+            level=settings.gate_confidence,
+            seed=settings.seed,
         )
-        checks.append(champ_check)
+        run = registry.client.get_run(run_id)
+        cv = {k: v for k, v in run.data.metrics.items() if k.startswith("cv_")}
+        checks = [_smoke_check(model_dir, model)]
+        checks += threshold_checks(metrics, settings, intervals, cv)
+        comparison = compare_with_champion(registry, settings, version, holdout, y, p, root)
+        champ_version = comparison.champion_version
+        checks += comparison.checks
         decisions = model.scaling.decisions(p)
         approved = (
             decisions == "approve"
@@ -176,9 +196,13 @@ def validate_version(version: int | None = None, settings: Settings | None = Non
             metrics=metrics,
             fairness=fairness,
             champion_version=champ_version,
+            intervals={k: v.as_dict() for k, v in intervals.items()},
+            cv={k: v for k, v in cv.items() if k.endswith(("_mean", "_std"))},
+            champion=comparison.as_dict(),
             validated_at=now_iso(),
             data_summary={
                 "holdout_rows": len(y),
+                "holdout_split": run.data.tags.get("holdout_split", "stratified random"),
                 "holdout_default_rate": float(y.mean()),
                 "favourable_outcome": settings.gate_favourable_outcome,
                 "approve_rate": float((decisions == "approve").mean()),
@@ -189,31 +213,6 @@ def validate_version(version: int | None = None, settings: Settings | None = Non
         )
         _publish(registry, report, model, root)
     return report
-
-
-def _champion(
-    registry: RegistryGateway,
-    settings: Settings,
-    version: int,
-    holdout: pd.DataFrame,
-    auc: float,
-    root: Path,
-) -> tuple[int | None, Check]:
-    margin = settings.gate_noninferiority_margin
-    champ = registry.alias_version(PRODUCTION)
-    if champ is None:
-        return None, champion_check(auc, None, None, margin)
-    if champ == version:
-        return champ, champion_check(auc, None, None, margin, "this version is the champion")
-    champion, _ = _load_model(registry, champ, root / "champion")
-    missing = [c for c in champion.schema.feature_names if c not in holdout.columns]
-    if missing:
-        note = f"champion v{champ} needs columns absent from this holdout: {missing[:5]}"
-        return champ, champion_check(auc, None, None, margin, note)
-    champion_data = validate_training_frame(holdout, champion.schema, source="holdout")
-    p = champion.predict_proba_matrix(champion.encoder.encode_frame(champion_data.features))
-    champ_auc = classification_metrics(champion_data.target.to_numpy(), p)["auc"]
-    return champ, champion_check(auc, champ_auc, champ, margin)
 
 
 def _publish(registry: RegistryGateway, report: GateReport, model: CreditModel, root: Path) -> None:

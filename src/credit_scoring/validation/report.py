@@ -17,6 +17,7 @@ PLOTS = {
     "score_distribution.png": "Score distribution by class",
     "shap_summary.png": "SHAP summary",
     "feature_effects.png": "Feature effects (points by value)",
+    "model_choice.png": "Model choice: paired CV AUC differences to the best family",
 }
 
 

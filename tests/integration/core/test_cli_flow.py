@@ -34,6 +34,8 @@ def cli_env(
         CREDIT_SCORING_HOME=str(home),
         CREDIT_SCORING_CV_REPEATS="1",
         CREDIT_SCORING_CV_FOLDS="3",
+        # The comparison runs on every train; two families keep these multi-train flows bounded.
+        CREDIT_SCORING_CANDIDATE_FAMILIES='["scorecard", "additive"]',
         COLUMNS="200",
     )
     env.update(names or {})
@@ -66,10 +68,9 @@ def full_flow(env: dict[str, str]) -> None:
     assert first["version"] == 1 and first["metrics"]["test_auc"] > 0.7
     # stderr is not a terminal here: one plain line per step, no spinner frames.
     steps = [line for line in trained.stderr.splitlines() if line.startswith(("Training", "Split"))]
-    assert steps[:2] == [
-        "Splitting 1,000 rows (test 25%)",
-        "Training LightGBM (early stopping) and calibrating",
-    ]
+    assert steps[0] == "Splitting 1,000 rows (test 25%)"
+    assert steps[1].startswith("Training the selected model (")
+    assert "Comparing model families (1x3 folds)" in trained.stderr
     assert not set("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏") & set(trained.stderr)  # Rich's spinner frames
     assert aliases(env) == {}  # a fresh version has no alias (the guide's stage "None")
 

@@ -68,9 +68,18 @@ def test_model_card_shows_gate_and_plots(settings: Settings, tmp_path: Path) -> 
     ).read_text()
     assert report.passed
     assert "PASSED" in card and "approval-rate ratio (sex)" in card
-    # ROC, calibration, KS, scores, SHAP and the additive model's feature effects.
-    assert card.count("data:image/png;base64,") == 6
-    assert "Feature effects" in card
+    # ROC, calibration, KS, scores, SHAP, the additive model's feature effects, model choice.
+    assert card.count("data:image/png;base64,") == 7
+    assert "Feature effects" in card and "Model choice by evidence" in card
+    assert "Bootstrap confidence intervals" in card
     plots = {a.path for a in client.list_artifacts(result.run_id, "plots")}
-    names = ("roc", "calibration", "ks", "score_distribution", "shap_summary", "feature_effects")
+    names = (
+        "roc",
+        "calibration",
+        "ks",
+        "score_distribution",
+        "shap_summary",
+        "feature_effects",
+        "model_choice",
+    )
     assert plots == {f"plots/{p}.png" for p in names}

@@ -15,6 +15,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
+from starlette._utils import get_route_path  # the root_path rule every Starlette route uses
+from starlette.routing import Match
 
 from credit_scoring.api import service
 from credit_scoring.api.auth import API_KEY_HEADER
@@ -102,11 +104,37 @@ _HANDLERS: dict[Callable[..., Any], ASGIApp] = {score: score_asgi, score_batch: 
 
 class AsgiEndpointRoute(APIRoute):
     """An API route documented from its endpoint function and handled by that function's plain
-    ASGI twin (:data:`_HANDLERS`); method matching (405) stays the router's."""
+    ASGI twin (:data:`_HANDLERS`); method matching (405) stays the router's.
+
+    The scoring paths have no parameters, so :meth:`matches` compares the route path (root path
+    stripped) as a string instead of running the regex and the included-router lookups of
+    :class:`APIRoute` (this route is never in an included router: :func:`add_routes` puts it on
+    the app's own router); the child scope is the one ``APIRoute`` gives (endpoint, path
+    parameters, ``route``), so the router sets ``scope["route"]`` as for any route.
+    """
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(path, endpoint, **kwargs)
+        if self.param_convertors:
+            raise ValueError(f"{path}: an ASGI scoring route takes no path parameters")
         self.app = _HANDLERS[endpoint]
+        self._methods = frozenset(self.methods or ())
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] != "http" or get_route_path(scope) != self.path:
+            return Match.NONE, {}
+        child_scope = {
+            "endpoint": self.endpoint,
+            "path_params": dict(scope.get("path_params", {})),
+            "route": self,
+        }
+        return (Match.FULL if scope["method"] in self._methods else Match.PARTIAL), child_scope
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] in self._methods:
+            await self.app(scope, receive, send)
+        else:
+            await super().handle(scope, receive, send)  # 405 with Allow, as for any route
 
 
 _responses: dict[int | str, dict[str, Any]] = {
