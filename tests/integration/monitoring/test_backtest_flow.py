@@ -113,7 +113,7 @@ def test_backtest_green_when_calibrated_red_when_not(settings: Settings, tmp_pat
 
     applicants = generate(9000, seed=12)
     truth = np.random.default_rng(5).uniform(size=len(applicants)) < applicants["true_pd"]
-    true_pd = applicants["true_pd"].to_numpy()
+    true_pd = np.clip(applicants["true_pd"].to_numpy(), 1e-9, 1 - 1e-9)
     biased = 1 / (1 + np.exp(-(np.log(true_pd / (1 - true_pd)) - 1.0)))
     ids1 = _log(settings, model, applicants.iloc[:3000], str(result.version))
     ids2 = _log_pds(
