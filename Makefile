@@ -20,12 +20,12 @@ install: $(STAMP) ## Create .venv from the lock file and install the package (ed
 
 lock: ## Re-resolve the lock files from pyproject.toml
 	uv pip compile --quiet pyproject.toml -o requirements.lock --python-version 3.11
-	uv pip compile --quiet pyproject.toml --extra dev -o requirements-dev.lock --python-version 3.11
+	uv pip compile --quiet pyproject.toml --extra dev --extra spark -o requirements-dev.lock --python-version 3.11
 	uv pip compile --quiet infra/docker/mlflow/requirements.in -c requirements.lock \
 		-o infra/docker/mlflow/requirements.lock --python-version 3.11
 
 SERVE ?= --serve
-demo: install ## Embedded store: data -> train -> validate -> promote, then serve on :8000 (SERVE=--no-serve to skip)
+demo: install ## Embedded store: data -> train -> validate -> promote, then serve on :8000 with the workbench at /ui (SERVE=--no-serve to skip)
 	$(BIN)/credit-scoring demo $(SERVE)
 
 serve: install ## Serve the production model on 127.0.0.1:8000 without API keys (local use)
@@ -44,8 +44,14 @@ test-fast: install ## Unit tests only
 test-py: install ## Unit, model, integration and Helm tests (real MLflow, PostgreSQL, uvicorn)
 	$(BIN)/pytest -q --ignore=tests/airflow --ignore=tests/e2e --ignore=tests/k8s
 
+test-browser: install ## Workbench and /docs in headless Chromium (Selenium; screenshots in .artifacts/browser)
+	$(BIN)/pytest -q tests/browser
+
 test-airflow: ## Airflow DAG tests in their own virtualenv
 	bash airflow/run-tests.sh
+
+reliability: install ## Fault scenarios (hung/failing database, SIGTERM, kill -9): sent/answered/recorded/lost table
+	$(BIN)/pytest -q tests/integration/api/test_reliability.py
 
 test-e2e: install ## docker compose stack end to end
 	$(BIN)/pytest -q -m e2e tests/e2e
@@ -65,8 +71,13 @@ bench: install ## Benchmarks (print figures; not part of test); installs the ben
 	uv pip install --quiet --python $(PY) -e '.[bench]'
 	$(PY) benchmarks/quality.py
 	$(PY) benchmarks/training_scale.py
+	$(PY) benchmarks/validation_scale.py
+	$(PY) benchmarks/ledger_spool.py
+
+bench-portfolio: install ## Portfolio scoring benchmark: 1M/5M/10M rows, local engine and Spark (tens of minutes)
+	$(PY) benchmarks/portfolio_scoring.py
 
 clean: ## Remove local state (embedded store, caches)
 	rm -rf .credit-scoring .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install lock demo serve lint typecheck test-fast test-py test-airflow test-e2e test-k8s test pre-commit hooks bench clean
+.PHONY: help install lock demo serve lint typecheck test-fast test-py test-browser test-airflow test-e2e test-k8s reliability test pre-commit hooks bench bench-portfolio clean

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers.servers import (
@@ -90,3 +91,14 @@ def unique_names(request: pytest.FixtureRequest) -> dict[str, str]:
 
     name = "cs-" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:60]
     return {"CREDIT_SCORING_MODEL_NAME": name, "CREDIT_SCORING_EXPERIMENT_NAME": name}
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Print the reliability suite's table (sent, answered, rejected, recorded, lost) if it ran."""
+    from helpers.servers import RELIABILITY_TABLE
+
+    lines = config.stash.get(RELIABILITY_TABLE, [])
+    if lines:
+        terminalreporter.section("reliability")
+        for line in lines:
+            terminalreporter.write_line(line)

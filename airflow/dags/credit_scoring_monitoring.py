@@ -11,7 +11,7 @@ version; the drift report (JSON + HTML with plots) is logged to MLflow experimen
 too small to judge, the run ends in ``no_retraining``.
 
 Params: ``window_start`` / ``window_end`` (ISO timestamps, override the data interval),
-``window_hours``, ``source`` (``auto`` | ``postgres`` | ``files``), ``model_name``, ``retrain``
+``window_hours``, ``source`` (``auto`` | ``postgres`` | ``embedded``), ``model_name``, ``retrain``
 (false: report only), ``data_path`` / ``target`` / ``schema_path``: the data a drift-triggered
 training run retrains on, passed on in its conf (null: the training side's configured location,
 ``CREDIT_SCORING_TRAINING_DATA``; a deployment never falls back to the bundled demo data).
@@ -74,7 +74,7 @@ def _settings(params: dict[str, Any]) -> Any:
         "window_start": Param(None, type=["null", "string"], description="ISO start (UTC)."),
         "window_end": Param(None, type=["null", "string"], description="ISO end (UTC)."),
         "window_hours": Param(None, type=["null", "number"], exclusiveMinimum=0),
-        "source": Param("auto", enum=["auto", "postgres", "files"]),
+        "source": Param("auto", enum=["auto", "postgres", "embedded"]),
         "model_name": Param(None, type=["null", "string"], description="Registered model name."),
         "retrain": Param(True, type="boolean", description="Trigger training on drift."),
         "data_path": Param(None, type=["null", "string"], description="Retraining data file."),

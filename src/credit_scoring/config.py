@@ -76,6 +76,13 @@ class Settings(BaseSettings):
     )
     model_name: str = Field(default="credit-scoring", description="Registered model name.")
     experiment_name: str = Field(default="credit-scoring", description="MLflow experiment.")
+    registry_username: str | None = Field(
+        default=None,
+        description="Identity on an MLflow server with basic auth (the writer for training and "
+        "promotion, the read-only identity for the API); MLFLOW_TRACKING_USERNAME also works.",
+    )
+    registry_password: SecretStr | None = None
+    registry_password_file: str | None = None
 
     # --- Training ----------------------------------------------------------------------------
     training_data: str | None = Field(
@@ -213,6 +220,24 @@ class Settings(BaseSettings):
     admin_api_key_file: str | None = None
     webhook_secret: SecretStr | None = None
     webhook_secret_file: str | None = None
+    officer_api_keys: SecretStr | None = Field(
+        default=None, description="Comma-separated loan-officer keys (score, review, workbench)."
+    )
+    officer_api_keys_file: str | None = None
+    auditor_api_keys: SecretStr | None = Field(
+        default=None, description="Comma-separated auditor keys (read decisions, workbench)."
+    )
+    auditor_api_keys_file: str | None = None
+    ui_session_secret: SecretStr | None = Field(
+        default=None,
+        description="Key signing workbench session cookies; unset: a random key per process "
+        "(sessions end when the API restarts; set it when running several replicas).",
+    )
+    ui_session_secret_file: str | None = None
+    ui_session_hours: float = Field(default=8.0, gt=0, description="Workbench session lifetime.")
+    lender_name: str = Field(
+        default="Credit department", description="Lender named on adverse action notices."
+    )
     auth_disabled: bool = Field(
         default=False, description="Serve without API keys (local use only)."
     )
@@ -240,11 +265,71 @@ class Settings(BaseSettings):
         default=1.0, ge=0, le=1, description="Share of requests also scored by the shadow."
     )
     api_log_level: str = Field(default="INFO", description="Log level of the scoring API.")
+    api_header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="A connection whose request headers are not complete within this is "
+        "answered 408 and closed (slow clients; `credit-scoring serve`).",
+    )
+    api_body_timeout_s: float = Field(
+        default=30.0, gt=0, description="A request body not received within this gets 408."
+    )
+    api_graceful_shutdown_s: float = Field(
+        default=15.0,
+        ge=1,
+        description="After SIGTERM, in-flight requests get this long (uvicorn's "
+        "timeout_graceful_shutdown) before the ledger's shutdown timeout starts.",
+    )
     model_cache_dir: Path | None = Field(default=None, description="Default: <home>/model-cache.")
     database_url: SecretStr | None = Field(
         default=None, description="PostgreSQL URL for the prediction log; unset: local files."
     )
     database_url_file: str | None = None
+
+    # --- Decision ledger (the prediction log; see docs/architecture.md) ----------------------
+    ledger_retention_days: int = Field(
+        default=761,
+        ge=183,
+        description="Ledger entries older than this are deleted by `credit-scoring ledger purge` "
+        "(at least 6 months: EU AI Act Art. 19/26(6) log retention; the default, 25 months, "
+        "also covers Reg B's record retention for adverse action notices).",
+    )
+    ledger_dir: Path | None = Field(
+        default=None,
+        description="Directory of the embedded ledger (ledger.db) and of the default spool "
+        "(ledger-spool/); default <home>. Put it on a persistent volume.",
+    )
+    ledger_spool_dir: Path | None = Field(
+        default=None,
+        description="Local spool the API writes decision records to before answering "
+        "(default <home>/ledger-spool; a persistent volume in Kubernetes).",
+    )
+    ledger_spool_max_bytes: int = Field(
+        default=1 << 30,
+        ge=1 << 16,
+        description="Unshipped records the spool may hold (database down) before the policy "
+        "applies.",
+    )
+    ledger_spool_segment_bytes: int = Field(default=8 << 20, ge=1 << 12)
+    ledger_fsync_interval_s: float = Field(
+        default=0.05,
+        gt=0,
+        description="Spool fsync period: the most a host power loss can lose (a process crash "
+        "loses nothing).",
+    )
+    ledger_full_policy: Literal["reject", "drop"] = Field(
+        default="reject",
+        description="Spool full or disk error: 'reject' answers 503 without a decision; 'drop' "
+        "answers and counts and logs each lost record.",
+    )
+    ledger_ship_batch: int = Field(default=1000, ge=1)
+    ledger_shutdown_timeout_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="At shutdown, time the shipper gets to ship the rest of the spool (what is "
+        "left is shipped by the next process). Keep the sum of uvicorn's graceful timeout and "
+        "this below Kubernetes' terminationGracePeriodSeconds.",
+    )
 
     # --- Monitoring (drift of the live prediction log against the training reference) -------
     monitor_window_hours: float = Field(
@@ -326,7 +411,16 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _secrets_from_files(self) -> Settings:
-        for name in ("api_keys", "admin_api_key", "webhook_secret", "database_url"):
+        for name in (
+            "api_keys",
+            "admin_api_key",
+            "webhook_secret",
+            "database_url",
+            "officer_api_keys",
+            "auditor_api_keys",
+            "ui_session_secret",
+            "registry_password",
+        ):
             if getattr(self, name) is None:
                 value = _read_secret_file(getattr(self, f"{name}_file"))
                 if value:
@@ -356,14 +450,29 @@ class Settings(BaseSettings):
         return self.model_cache_dir or self.home / "model-cache"
 
     @property
-    def prediction_log_dir(self) -> Path:
-        return self.home / "predictions"
+    def resolved_ledger_spool_dir(self) -> Path:
+        return self.ledger_spool_dir or (self.ledger_dir or self.home) / "ledger-spool"
+
+    @property
+    def ledger_path(self) -> Path:
+        """The embedded decision ledger (SQLite) used when no database URL is set."""
+        return (self.ledger_dir or self.home) / "ledger.db"
 
     def api_key_list(self) -> list[str]:
         """Scoring API keys (empty when none configured)."""
-        if self.api_keys is None:
-            return []
-        return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
+        return _key_list(self.api_keys)
+
+    def officer_key_list(self) -> list[str]:
+        return _key_list(self.officer_api_keys)
+
+    def auditor_key_list(self) -> list[str]:
+        return _key_list(self.auditor_api_keys)
+
+
+def _key_list(secret: SecretStr | None) -> list[str]:
+    if secret is None:
+        return []
+    return [k.strip() for k in secret.get_secret_value().split(",") if k.strip()]
 
 
 @lru_cache(maxsize=1)

@@ -81,34 +81,37 @@ def test_promotion_dag_moves_production(env: dict[str, Any]) -> None:
 
 
 def _write_window(frame: pd.DataFrame, start: datetime, version: str) -> None:
-    """Log ``frame`` (features + model outputs) the way the scoring API does (JSONL files)."""
-    from credit_scoring.api.prediction_log import JsonlSink
+    """Record ``frame`` (features + model outputs) the way the scoring API does (the ledger)."""
     from credit_scoring.config import Settings
-    from credit_scoring.predictions.record import make_row
+    from credit_scoring.ledger import open_ledger
 
-    sink = JsonlSink(Settings().prediction_log_dir)
     features = [c for c in frame.columns if c not in {"probability", "score", "decision"}]
-    rows = []
+    records = []
     for i, rec in enumerate(frame.to_dict(orient="records")):
         inputs = {
             k: (v.item() if isinstance(v, np.generic) else v)
             for k, v in rec.items()
             if k in features
         }
-        rows.append(
-            make_row(
-                request_id=uuid.uuid4().hex,
-                model_name=MODEL,
-                model_version=version,
-                inputs=inputs,
-                probability=float(rec["probability"]),
-                score=float(rec["score"]),
-                decision=str(rec["decision"]),
-                latency_ms=1.0,
-                ts=start + timedelta(seconds=30 * i),
-            )
+        records.append(
+            {
+                "decision_id": uuid.uuid4().hex,
+                "ts": start + timedelta(seconds=30 * i),
+                "model_name": MODEL,
+                "model_version": version,
+                "inputs": inputs,
+                "probability": float(rec["probability"]),
+                "score": float(rec["score"]),
+                "decision": str(rec["decision"]),
+                "reasons": [],
+                "latency_ms": 1.0,
+            }
         )
-    sink.write(rows)
+    store = open_ledger(Settings())
+    try:
+        store.append(records)
+    finally:
+        store.close()
 
 
 def _scored(sample: pd.DataFrame, tmp: Path) -> pd.DataFrame:
@@ -131,12 +134,7 @@ def _reference(env: dict[str, Any], tmp: Path) -> pd.DataFrame:
 def _monitor(
     env: dict[str, Any], start: datetime, end: datetime, **extra: Any
 ) -> tuple[Any, dict[str, Any]]:
-    conf = {
-        "window_start": start.isoformat(),
-        "window_end": end.isoformat(),
-        "source": "files",
-        "evidence": False,  # drift only here; the evidence tasks have their own test
-    }
+    conf = {"window_start": start.isoformat(), "window_end": end.isoformat(), "source": "embedded"}
     conf.update(extra)
     run = _run(env["dagbag"], "credit_scoring_monitoring", conf)
     assert str(run.state) == "success", _task_states(run)
@@ -306,3 +304,31 @@ def test_training_dag_fails_with_the_gate_reasons(
     newest = max(versions, key=lambda v: int(v.version))
     assert newest.tags.get("validation_status") == "failed"
     assert "auc" in newest.tags.get("gate_failed_checks", "").lower()
+
+
+def test_portfolio_dag_scores_the_month_with_production(
+    env: dict[str, Any], tmp_path: Path
+) -> None:
+    from credit_scoring.data.io import load_german_credit
+
+    book = load_german_credit()
+    book.insert(0, "account", [f"ACC-{i:05d}" for i in range(len(book))])
+    book.loc[3, "purpose"] = "yacht"
+    month_dir = tmp_path / "books" / "month=2026-03"
+    month_dir.mkdir(parents=True)
+    book.to_csv(month_dir / "book.csv", index=False)
+    out = tmp_path / "scores" / "month=2026-03" / "scores.parquet"
+    conf = {
+        "data": str(tmp_path / "books" / "month={month}"),
+        "out": str(tmp_path / "scores" / "month={month}" / "scores.parquet"),
+        "reasons": 2,
+    }
+    dag = env["dagbag"].get_dag("credit_scoring_portfolio")
+    run = dag.test(run_conf=conf, logical_date=datetime(2026, 3, 1, tzinfo=UTC))
+    assert str(run.state) == "success", _task_states(run)
+    scored = pd.read_parquet(out)
+    assert len(scored) == 999 and "ACC-00003" not in set(scored["account"])
+    production = env["client"].get_model_version_by_alias(MODEL, "production").version
+    assert set(scored["model_version"].astype(str)) == {str(production)}
+    rejects = pd.read_csv(out.with_name("scores.rejects.csv"))
+    assert rejects[["row", "column"]].values.tolist() == [[4, "purpose"]]

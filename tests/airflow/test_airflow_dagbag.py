@@ -11,7 +11,12 @@ DAGS_FOLDER = Path(__file__).resolve().parents[2] / "airflow" / "dags"
 
 pytestmark = pytest.mark.airflow
 
-DAG_IDS = {"credit_scoring_training", "credit_scoring_promotion", "credit_scoring_monitoring"}
+DAG_IDS = {
+    "credit_scoring_training",
+    "credit_scoring_promotion",
+    "credit_scoring_monitoring",
+    "credit_scoring_portfolio",
+}
 
 
 def test_dags_import_without_errors(dagbag: Any) -> None:
@@ -46,6 +51,15 @@ def test_monitoring_dag_is_scheduled_and_triggers_training(dagbag: Any) -> None:
     trigger = dag.get_task("trigger_training")
     assert trigger.trigger_dag_id == "credit_scoring_training"
     assert set(dag.get_task("decide").downstream_task_ids) == {"trigger_training", "no_retraining"}
+
+
+def test_portfolio_dag_is_monthly_with_data_and_engine_params(dagbag: Any) -> None:
+    dag = dagbag.get_dag("credit_scoring_portfolio")
+    assert dag.schedule == "@monthly"
+    assert [t.task_id for t in dag.topological_sort()] == ["score_portfolio"]
+    assert {"data", "out", "engine", "master", "alias", "version", "reasons"} <= set(dag.params)
+    assert dag.params["engine"] == "local" and dag.params["alias"] == "production"
+    assert dag.get_task("score_portfolio").retries >= 1  # idempotent: atomic outputs
 
 
 def test_training_dag_runs_heavy_tasks_as_trainer_pods(

@@ -240,6 +240,9 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         "POSTGRES_DB": "mlflow",
         "CREDIT_SCORING_API_KEYS": f"{secrets.token_urlsafe(24)},{secrets.token_urlsafe(24)}",
         "CREDIT_SCORING_ADMIN_API_KEY": secrets.token_urlsafe(24),
+        "MLFLOW_ADMIN_PASSWORD": secrets.token_urlsafe(18),
+        "MLFLOW_WRITER_PASSWORD": secrets.token_urlsafe(18),
+        "MLFLOW_READER_PASSWORD": secrets.token_urlsafe(18),
         "CREDIT_SCORING_RELOAD_INTERVAL_S": "2",
         "MLFLOW_HOST_PORT": str(_free_port()),
         "API_HOST_PORT": str(_free_port()),
@@ -262,8 +265,11 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 
 
 def test_compose_stack_end_to_end(stack: Stack) -> None:
-    """The deployment guide's local stack, from build to restarts, over real HTTP."""
-    with httpx.Client(timeout=30) as http:
+    """The deployment guide's local stack, from build to restarts, over real HTTP.
+
+    MLflow runs with basic auth: the test reads the registry as the admin."""
+    admin = ("admin", stack.env["MLFLOW_ADMIN_PASSWORD"])
+    with httpx.Client(timeout=30, auth=admin) as http:
         _exercise(stack, http)
 
 
@@ -309,8 +315,10 @@ def _exercise(stack: Stack, http: httpx.Client) -> None:
     stack.run(
         "up", "-d", "--wait", "--wait-timeout", "240", "postgres", "mlflow-server", timeout=300
     )
-    assert http.get(f"{mlflow_url}/health").status_code == 200
-    assert http.get(f"{mlflow_url}/").status_code == 200, "MLflow UI is not served"
+    # Healthy means one worker answers; the others may still be starting (the basic-auth app
+    # loads for tens of seconds on a busy machine), so poll with a deadline.
+    _wait_for("mlflow /health", lambda: http.get(f"{mlflow_url}/health").status_code == 200, 120)
+    _wait_for("MLflow UI", lambda: http.get(f"{mlflow_url}/").status_code == 200, 120)
     # PostgreSQL is not published on the host.
     assert stack.run("port", "postgres", "5432", check=False).stdout.strip() in {"", ":0"}
 
@@ -319,6 +327,15 @@ def _exercise(stack: Stack, http: httpx.Client) -> None:
     versions = _registry_versions(http, mlflow_url)
     assert [v["version"] for v in versions] == ["1"]
     assert _aliases(http, mlflow_url)["production"] == "1"
+    # Registry access control: nobody anonymous; the API's read-only identity cannot move
+    # `production` (403), the writer could.
+    assert httpx.get(f"{mlflow_url}/api/2.0/mlflow/registered-models/get",
+                     params={"name": MODEL_NAME}).status_code == 401  # fmt: skip
+    alias = {"name": MODEL_NAME, "alias": "production", "version": "1"}
+    reader = ("credit-scoring-reader", env["MLFLOW_READER_PASSWORD"])
+    moved = httpx.post(f"{mlflow_url}/api/2.0/mlflow/registered-models/alias", json=alias,
+                       auth=reader, timeout=30)  # fmt: skip
+    assert moved.status_code == 403, moved.text
 
     # 3. The API serves version 1 to callers with a key, and only to them.
     stack.run("up", "-d", "--wait", "--wait-timeout", "240", "api", timeout=300)
@@ -330,6 +347,12 @@ def _exercise(stack: Stack, http: httpx.Client) -> None:
         assert result["decision"] in {"approve", "review", "decline"}
     no_key = http.post(f"{api_url}/v1/score", json=applications[0])
     assert no_key.status_code == 401, no_key.text
+    # /docs works offline: Swagger UI's files come from the image, not from a CDN.
+    docs = http.get(f"{api_url}/docs")
+    assert docs.status_code == 200 and "cdn." not in docs.text, docs.text[:500]
+    bundle = http.get(f"{api_url}/static/docs/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and len(bundle.content) > 100_000
+    assert http.get(f"{api_url}/ui", follow_redirects=False).status_code == 303
     bad_key = http.post(
         f"{api_url}/v1/score", json=applications[0], headers={"X-API-Key": "not-a-key"}
     )
@@ -340,11 +363,11 @@ def _exercise(stack: Stack, http: httpx.Client) -> None:
         headers={"X-API-Key": key},
     )
     assert bad_input.status_code == 422 and "credit_amount" in bad_input.text, bad_input.text
-    # The API writes its prediction log into PostgreSQL (database `predictions`).
+    # The API records every decision in the ledger in PostgreSQL (database `predictions`).
     logged = _wait_for(
-        "prediction_log rows",
+        "decision_ledger rows",
         lambda: (
-            int(stack.psql("predictions", "SELECT count(*) FROM prediction_log") or 0)
+            int(stack.psql("predictions", "SELECT count(*) FROM decision_ledger") or 0)
             >= len(applications)
         ),
         60,
@@ -378,7 +401,7 @@ def _exercise(stack: Stack, http: httpx.Client) -> None:
 
     # 6. Restarting PostgreSQL loses nothing registered.
     registered = _registry_snapshot(http, mlflow_url)
-    log_rows = int(stack.psql("predictions", "SELECT count(*) FROM prediction_log"))
+    log_rows = int(stack.psql("predictions", "SELECT count(*) FROM decision_ledger"))
     stack.run("restart", "postgres", timeout=120)
     stack.run("up", "-d", "--wait", "--wait-timeout", "120", "postgres", timeout=180)
     after_restart = _wait_for(
@@ -395,8 +418,8 @@ def _exercise(stack: Stack, http: httpx.Client) -> None:
     # The API still scores with version 2 and logs again once PostgreSQL is back.
     assert _score(http, api_url, key, applications[0])["model_version"] == "2"
     _wait_for(
-        "prediction_log to grow after the PostgreSQL restart",
-        lambda: int(stack.psql("predictions", "SELECT count(*) FROM prediction_log")) > log_rows,
+        "decision_ledger to grow after the PostgreSQL restart",
+        lambda: int(stack.psql("predictions", "SELECT count(*) FROM decision_ledger")) > log_rows,
         60,
         2,
     )

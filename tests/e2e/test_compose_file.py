@@ -76,16 +76,66 @@ def test_health_based_start_order(resolved: dict[str, Any]) -> None:
         assert services[name].get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
         assert services[name].get("restart") == "unless-stopped", name
     expected = {
-        "mlflow-server": {"postgres"},
-        "api": {"mlflow-server"},
-        "trainer": {"mlflow-server"},
+        "mlflow-server": {"postgres": "service_healthy"},
+        "mlflow-access": {"mlflow-server": "service_healthy"},
+        "api": {"postgres": "service_healthy", "mlflow-access": "service_completed_successfully"},
+        "trainer": {"mlflow-access": "service_completed_successfully"},
+        "postgres": {"config-check": "service_completed_successfully"},
     }
     for name, needs in expected.items():
         depends = services[name].get("depends_on") or {}
-        for dependency in needs:
-            assert depends.get(dependency, {}).get("condition") == "service_healthy", (
-                f"{name} must wait for a healthy {dependency}: {depends}"
+        for dependency, condition in needs.items():
+            assert depends.get(dependency, {}).get("condition") == condition, (
+                f"{name} must wait for {dependency} ({condition}): {depends}"
             )
+
+
+def test_example_credentials_are_refused_outside_the_local_profile(
+    resolved: dict[str, Any],
+) -> None:
+    """The defaults (an empty .env) stop the stack before PostgreSQL starts, naming each
+    credential; CREDIT_SCORING_PROFILE=local lets a laptop use them, with a warning."""
+    guard = resolved["services"]["config-check"]
+    script = REPO_ROOT / "infra" / "docker" / "check-secrets.sh"
+    assert guard["entrypoint"] == ["sh", "/check-secrets.sh"]
+    env = {k: v or "" for k, v in guard["environment"].items()}
+    refused = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True)
+    assert refused.returncode == 1
+    for name in ("POSTGRES_PASSWORD", "CREDIT_SCORING_API_KEYS", "MLFLOW_ADMIN_PASSWORD",
+                 "MLFLOW_READER_PASSWORD", "MLFLOW_WRITER_PASSWORD"):  # fmt: skip
+        assert name in refused.stderr
+    local = subprocess.run(
+        ["sh", str(script)],
+        env={**env, "CREDIT_SCORING_PROFILE": "local"},
+        capture_output=True,
+        text=True,
+    )
+    assert local.returncode == 0 and "WARNING local profile" in local.stdout
+    own = {k: (f"own-{k.lower()}" if k.startswith("CHECK_") else v) for k, v in env.items()}
+    assert subprocess.run(["sh", str(script)], env=own, capture_output=True).returncode == 0
+
+
+def test_registry_identities(resolved: dict[str, Any]) -> None:
+    """MLflow runs its basic-auth app; the API reads with the read-only identity, the trainer
+    and Airflow write with the writer identity."""
+    services = resolved["services"]
+    assert services["mlflow-server"]["command"][:4] == [
+        "mlflow",
+        "server",
+        "--app-name",
+        "basic-auth",
+    ]
+    assert "MLFLOW_AUTH_DATABASE_URI" in services["mlflow-server"]["environment"]
+    assert services["mlflow-access"]["command"] == ["credit-scoring", "registry-access"]
+    users = {
+        name: services[name]["environment"].get("MLFLOW_TRACKING_USERNAME")
+        for name in ("api", "trainer", "airflow-scheduler")
+    }
+    assert users == {
+        "api": "credit-scoring-reader",
+        "trainer": "credit-scoring-writer",
+        "airflow-scheduler": "credit-scoring-writer",
+    }
 
 
 def test_trainer_is_a_one_shot_behind_its_profile(resolved: dict[str, Any]) -> None:

@@ -340,6 +340,25 @@ def test_prod_ingress_terminates_tls_for_the_api(
             assert backend["port"]["name"] in {p["name"] for p in api_service["spec"]["ports"]}
 
 
+def test_prod_ingress_routes_only_public_paths(rendered: dict[str, list[Manifest]]) -> None:
+    """/metrics, /docs, /redoc and /openapi.json are not reachable through the public ingress
+    (issue 13); the scoring API and the health checks are."""
+    ingress = one(rendered["prod"], "Ingress")
+    paths = {
+        (p["path"], p["pathType"])
+        for rule in ingress["spec"]["rules"]
+        for p in rule["http"]["paths"]
+    }
+    assert paths == {("/v1", "Prefix"), ("/healthz", "Exact"), ("/readyz", "Exact")}
+    for private in ("/metrics", "/docs", "/redoc", "/openapi.json"):
+        assert not any(
+            private == path
+            or (kind == "Prefix" and private.startswith(path.rstrip("/") + "/"))
+            or (kind == "Prefix" and path == "/")
+            for path, kind in paths
+        ), private
+
+
 def test_service_type_is_configurable(render: RenderFn) -> None:
     values = env_values("staging")
     values["api"]["service"] = {"type": "LoadBalancer", "port": 443}

@@ -20,10 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from credit_scoring.config import Settings
 
 VENV_BIN = Path(sys.executable).parent
+#: Lines of the reliability suite's table, printed in pytest's terminal summary (conftest).
+RELIABILITY_TABLE = pytest.StashKey[list[str]]()
+
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
@@ -70,14 +74,34 @@ class MlflowServer:
 
 
 def start_mlflow(
-    root: Path, port: int | None = None, backend_store_uri: str | None = None
+    root: Path,
+    port: int | None = None,
+    backend_store_uri: str | None = None,
+    auth_admin_password: str | None = None,
 ) -> MlflowServer:
     """An ``mlflow server`` on a SQLite store under ``root`` (or ``backend_store_uri``), serving
-    artifacts through its proxy (webhooks to 127.0.0.1 allowed)."""
+    artifacts through its proxy (webhooks to 127.0.0.1 allowed). With ``auth_admin_password``:
+    MLflow's basic-auth app (user ``admin``, ``default_permission = READ``)."""
     port = port or free_port()
     root.mkdir(parents=True, exist_ok=True)
+    auth_env: dict[str, str] = {}
+    auth_args: list[str] = []
+    if auth_admin_password is not None:
+        ini = root / "basic_auth.ini"
+        ini.write_text(
+            "[mlflow]\ndefault_permission = READ\n"
+            f"database_uri = sqlite:///{root / 'basic_auth.db'}\nadmin_username = admin\n"
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        )
+        auth_env = {
+            "MLFLOW_AUTH_CONFIG_PATH": str(ini),
+            "MLFLOW_AUTH_ADMIN_PASSWORD": auth_admin_password,
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-only-secret-key",
+        }
+        auth_args = ["--app-name", "basic-auth"]
     env = {
         **os.environ,
+        **auth_env,
         "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
         "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
         # The job runner starts ~7 huey worker processes per server; tests need none of them.
@@ -100,6 +124,7 @@ def start_mlflow(
             str(port),
             "--workers",
             "1",
+            *auth_args,
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -138,3 +163,36 @@ def fresh_database(prefix: str = "cs_test") -> Iterator[str]:
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+@contextmanager
+def hung_server() -> Iterator[int]:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers (a hung database);
+    yields its port."""
+    import socket
+    import threading
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    held: list[socket.socket] = []
+    stopping = threading.Event()
+
+    def accept() -> None:
+        sock.settimeout(0.2)
+        while not stopping.is_set():
+            try:
+                held.append(sock.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield int(sock.getsockname()[1])
+    finally:
+        stopping.set()
+        thread.join()
+        for conn in held:
+            conn.close()
+        sock.close()

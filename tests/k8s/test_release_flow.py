@@ -464,7 +464,7 @@ def _load(front: str, key: str, stop: threading.Event) -> dict[str, Any]:
                     continue
                 with lock:
                     if r.status_code == 200:
-                        answered.append(r.json()["request_id"])
+                        answered.append(r.json()["decision_id"])
                     else:
                         failures.append(f"{r.status_code} {r.text[:200]}")
 
@@ -503,20 +503,21 @@ def test_rolling_restart_under_load_loses_no_request(cluster: Cluster) -> None:
     assert rollout["min_ready"] >= 3 - rollout["max_unavailable"], rollout
     assert rollout["max_pods"] <= 3 + rollout["max_surge"], rollout
     assert len(prod.ready()) == 3
-    # Every answered request is in the prediction log exactly once (the old pods flushed on
+    # Every answered request is in the decision ledger exactly once (the old pods flushed on
     # SIGTERM after preStop).
     deadline = time.monotonic() + 30
     ids = set(answered)
     while True:
         rows = cluster.psql(
-            "predictions_prod", "SELECT request_id, count(*) FROM prediction_log GROUP BY 1"
+            "predictions_prod",
+            "SELECT decision_id, count(*) FROM decision_ledger WHERE kind = 'decision' GROUP BY 1",
         )
         counts = dict(line.split("|") for line in rows.splitlines() if line)
         missing = ids - counts.keys()
         if not missing or time.monotonic() > deadline:
             break
         time.sleep(1)
-    assert not missing, f"{len(missing)} answered requests not in the prediction log"
+    assert not missing, f"{len(missing)} answered requests not in the decision ledger"
     duplicated = [rid for rid in ids if counts[rid] != "1"]
     assert not duplicated, f"{len(duplicated)} requests logged more than once"
     report_line = (

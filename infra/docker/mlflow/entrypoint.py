@@ -9,6 +9,13 @@
   ``mlflow db upgrade`` (which also creates the tables of an empty database). On PostgreSQL the
   migration runs under an advisory lock, so several replicas starting together do not race.
   ``MLFLOW_DB_UPGRADE=false`` skips it (then run ``mlflow db upgrade`` yourself).
+* ``mlflow server --app-name basic-auth`` (registry access control, docs/deployment.md): the
+  auth store is ``MLFLOW_AUTH_DATABASE_URI`` (or ``..._FILE``; on PostgreSQL the database is
+  created if missing and migrated under the same lock), the admin password
+  ``MLFLOW_AUTH_ADMIN_PASSWORD`` or ``MLFLOW_AUTH_ADMIN_PASSWORD_FILE``, the Flask secret
+  ``MLFLOW_FLASK_SERVER_SECRET_KEY`` or ``..._FILE`` (random per container when unset). The
+  auth configuration (``default_permission = READ``) is written to a private file named by
+  ``MLFLOW_AUTH_CONFIG_PATH``.
 * With ``--serve-artifacts``, the artifact destination (``--artifacts-destination``: a directory,
   ``s3://``, ``gs://``, ``wasbs://``; S3-compatible stores through ``MLFLOW_S3_ENDPOINT_URL``) is
   checked before the server starts: a probe object is written, listed, read back and deleted
@@ -34,18 +41,22 @@ def _log(message: str) -> None:
     print(f"mlflow-entrypoint: {message}", file=sys.stderr, flush=True)
 
 
-def _backend_store_uri() -> str:
-    """The backend store URI from the environment or from the file named by ``..._FILE``."""
-    uri = os.environ.get("MLFLOW_BACKEND_STORE_URI", "").strip()
-    path = os.environ.get("MLFLOW_BACKEND_STORE_URI_FILE", "").strip()
-    if not uri and path:
+def _from_env_or_file(name: str) -> str:
+    """``$NAME``, else the content of the file named by ``$NAME_FILE``, else empty."""
+    value = os.environ.get(name, "").strip()
+    path = os.environ.get(f"{name}_FILE", "").strip()
+    if not value and path:
         try:
             with open(path, encoding="utf-8") as handle:
-                uri = handle.read().strip()
+                value = handle.read().strip()
         except OSError as exc:
-            raise SystemExit(
-                f"mlflow-entrypoint: MLFLOW_BACKEND_STORE_URI_FILE={path!r}: {exc}"
-            ) from exc
+            raise SystemExit(f"mlflow-entrypoint: {name}_FILE={path!r}: {exc}") from exc
+    return value
+
+
+def _backend_store_uri() -> str:
+    """The backend store URI from the environment or from the file named by ``..._FILE``."""
+    uri = _from_env_or_file("MLFLOW_BACKEND_STORE_URI")
     if not uri:
         raise SystemExit(
             "mlflow-entrypoint: set MLFLOW_BACKEND_STORE_URI (e.g. "
@@ -115,6 +126,76 @@ def _prepare_database(uri: str) -> None:
     engine.dispose()
 
 
+def _ensure_postgres_database(uri: str) -> None:
+    """Create the database of ``uri`` if the server has none of that name (PostgreSQL)."""
+    import sqlalchemy
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(uri)
+    if not url.drivername.startswith("postgresql") or not url.database:
+        return
+    admin = sqlalchemy.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": url.database}
+        ).first()
+        if not exists:
+            _log(f"creating database {url.database!r} for the auth store")
+            conn.execute(text(f'CREATE DATABASE "{url.database}"'))
+    admin.dispose()
+
+
+def _prepare_auth(backend_uri: str) -> None:
+    """Auth store, admin password, Flask secret and config file of the basic-auth app."""
+    import secrets
+    import tempfile
+
+    import sqlalchemy
+    from sqlalchemy import text
+
+    auth_uri = _with_driver(_from_env_or_file("MLFLOW_AUTH_DATABASE_URI"))
+    if not auth_uri:
+        raise SystemExit(
+            "mlflow-entrypoint: --app-name basic-auth needs MLFLOW_AUTH_DATABASE_URI (or _FILE), "
+            "e.g. postgresql://user:password@postgres:5432/mlflow_auth"
+        )
+    password = _from_env_or_file("MLFLOW_AUTH_ADMIN_PASSWORD")
+    if password:
+        os.environ["MLFLOW_AUTH_ADMIN_PASSWORD"] = password
+    os.environ.pop("MLFLOW_AUTH_ADMIN_PASSWORD_FILE", None)
+    secret = _from_env_or_file("MLFLOW_FLASK_SERVER_SECRET_KEY") or secrets.token_hex(32)
+    os.environ["MLFLOW_FLASK_SERVER_SECRET_KEY"] = secret
+    os.environ.pop("MLFLOW_FLASK_SERVER_SECRET_KEY_FILE", None)
+    _ensure_postgres_database(auth_uri)
+    from mlflow.server.auth.db.utils import migrate_if_needed
+
+    engine = sqlalchemy.create_engine(auth_uri, pool_pre_ping=True)
+    is_postgres = engine.dialect.name == "postgresql"
+    with engine.connect() as conn:
+        if is_postgres:
+            conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
+        try:
+            migrate_if_needed(engine, "head")
+            _log(f"auth store {_redacted(auth_uri)} is current")
+        finally:
+            if is_postgres:
+                conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": _ADVISORY_LOCK_ID})
+    engine.dispose()
+    folder = tempfile.mkdtemp(prefix="mlflow-auth-")  # 0700, owned by the server's user
+    path = os.path.join(folder, "basic_auth.ini")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(
+            "[mlflow]\n"
+            "default_permission = READ\n"
+            f"database_uri = {auth_uri.replace('%', '%%')}\n"
+            f"admin_username = {os.environ.get('MLFLOW_AUTH_ADMIN_USERNAME', 'admin')}\n"
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        )
+    os.environ["MLFLOW_AUTH_CONFIG_PATH"] = path
+    os.environ.pop("MLFLOW_AUTH_DATABASE_URI", None)
+    os.environ.pop("MLFLOW_AUTH_DATABASE_URI_FILE", None)
 def _option(argv: list[str], name: str) -> str | None:
     """The value of ``--name VALUE`` or ``--name=VALUE`` in ``argv`` (last one wins)."""
     value = None
@@ -179,6 +260,8 @@ def main(argv: list[str]) -> None:
         os.environ["MLFLOW_BACKEND_STORE_URI"] = uri
         os.environ.pop("MLFLOW_BACKEND_STORE_URI_FILE", None)
         _prepare_database(uri)
+        if "basic-auth" in argv:
+            _prepare_auth(uri)
         destination = _option(argv, "--artifacts-destination") or "./mlartifacts"
         check = os.environ.get("MLFLOW_ARTIFACTS_CHECK", "true").lower() not in {"0", "false", "no"}
         if "--serve-artifacts" in argv and check:

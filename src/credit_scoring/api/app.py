@@ -4,9 +4,9 @@ Run it with ``credit-scoring serve`` or ``uvicorn --factory credit_scoring.api.a
 (the factory reads settings from the environment). The request path, file by file: the
 middlewares (:mod:`~credit_scoring.api.middleware`), the router, a route module
 (:mod:`~credit_scoring.api.routes`), the scoring service (:mod:`~credit_scoring.api.service`),
-the served model (:mod:`~credit_scoring.api.model_manager`) and the prediction log
-(:mod:`~credit_scoring.api.prediction_log`); the app class drops FastAPI's idle layers
-(:mod:`~credit_scoring.api.stack`). Shared state:
+the served model (:mod:`~credit_scoring.api.model_manager`) and the decision recorder
+(:mod:`credit_scoring.ledger.recorder`: spool, shipper, ledger); the app class drops FastAPI's
+idle layers (:mod:`~credit_scoring.api.stack`). Shared state:
 :class:`~credit_scoring.api.state.ApiState`.
 """
 
@@ -27,9 +27,9 @@ from credit_scoring.api.auth import KeyChecker
 from credit_scoring.api.logs import configure_logging
 from credit_scoring.api.metrics import ApiMetrics
 from credit_scoring.api.model_manager import ModelManager, ModelSource, ScoringModel
-from credit_scoring.api.prediction_log import make_prediction_logger, make_shadow_logger
+from credit_scoring.api.offline_docs import docs_router
 from credit_scoring.api.responses import add_exception_handlers
-from credit_scoring.api.routes import routers, scoring
+from credit_scoring.api.routes import routers, scoring, workbench
 from credit_scoring.api.schemas import (
     APPLICATION_MODEL_NAME,
     BATCH_MODEL_NAME,
@@ -38,10 +38,15 @@ from credit_scoring.api.schemas import (
     example_application,
 )
 from credit_scoring.api.shadow import ShadowScorer
+from credit_scoring.api.slow_clients import BodyTimeoutMiddleware
 from credit_scoring.api.stack import ScoringFastAPI
 from credit_scoring.api.state import ApiState, bundled_schema_path
 from credit_scoring.config import Settings, get_settings
 from credit_scoring.data.schema import FeatureSchema
+from credit_scoring.decisions.review import OverrideMetrics
+from credit_scoring.ledger.metrics import LedgerCollector
+from credit_scoring.ledger.recorder import open_recorder
+from credit_scoring.predictions.shadow import ShadowLogWriter
 
 __all__ = ["bundled_schema_path", "create_app"]
 
@@ -71,9 +76,9 @@ def create_app(
     )
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with api.running():
-            yield
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        async with api.running() as state:
+            yield state
 
     app = ScoringFastAPI(
         title="Credit scoring API",
@@ -82,9 +87,13 @@ def create_app(
         lifespan=lifespan,
         # FastAPI's native OpenTelemetry checks its providers on every request; off unless asked.
         telemetry=_telemetry(settings.api_opentelemetry),
+        # /docs is served from the package (offline_docs), not from a CDN; no /redoc.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.api = api
     # add_middleware wraps: the last added runs first.
+    app.add_middleware(BodyTimeoutMiddleware, timeout_s=settings.api_body_timeout_s)
     app.add_middleware(middleware.BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(middleware.TelemetryMiddleware, metrics=api.metrics)
     app.add_middleware(middleware.RequestIdMiddleware)
@@ -92,6 +101,8 @@ def create_app(
     scoring.add_routes(app.router)
     for router in routers:
         app.include_router(router)
+    app.include_router(docs_router(app.title, app.openapi_url or "/openapi.json"))
+    app.include_router(workbench.router_for(api))
     app.openapi = partial(openapi, app, api)  # type: ignore[method-assign]
     return app
 
@@ -107,12 +118,15 @@ def build_state(
     loader: Callable[[Path], ScoringModel] | None = None,
     shadow_source_factory: Callable[[], ModelSource] | None = None,
 ) -> ApiState:
-    """The app's shared state: request models from the feature schema, keys, metrics, log."""
+    """The app's shared state: request models from the feature schema, keys, metrics, the
+    decision recorder (not started) and the model manager factory."""
     keys = KeyChecker(settings)
     schema = FeatureSchema.load(settings.api_schema_path or bundled_schema_path())
     example = example_application(schema)
     application_model = build_application_model(schema, example)
     metrics = ApiMetrics()
+    recorder = open_recorder(settings)
+    metrics.registry.register(LedgerCollector(recorder.stats))
     manager_kwargs: dict[str, Any] = {"source_factory": source_factory}
     if loader is not None:
         manager_kwargs["loader"] = loader
@@ -127,7 +141,7 @@ def build_state(
         )
         return ShadowScorer(
             manager,
-            make_shadow_logger(settings, metrics),
+            ShadowLogWriter(settings),
             metrics,
             fraction=settings.shadow_fraction,
         )
@@ -140,9 +154,10 @@ def build_state(
         batch_model=build_batch_model(application_model, settings.max_batch_size),
         keys=keys,
         metrics=metrics,
-        predlog=make_prediction_logger(settings, metrics),
+        recorder=recorder,
         new_manager=lambda: ModelManager(settings, schema, metrics, **manager_kwargs),
         new_shadow=new_shadow if shadow_alias else None,
+        overrides=OverrideMetrics(metrics.registry, metrics.decisions),
     )
 
 

@@ -1,8 +1,11 @@
-"""API-key authentication: scoring keys and a separate admin key, compared in constant time.
+"""API-key authentication: scoring, officer, auditor and admin keys, compared in constant time.
 
 Keys come from :class:`~credit_scoring.config.Settings` (``CREDIT_SCORING_API_KEYS``,
-``CREDIT_SCORING_ADMIN_API_KEY`` or their ``_FILE`` variants). Without any scoring key the API
-refuses to start unless ``CREDIT_SCORING_AUTH_DISABLED=true``. Keys are never logged.
+``CREDIT_SCORING_OFFICER_API_KEYS``, ``CREDIT_SCORING_AUDITOR_API_KEYS``,
+``CREDIT_SCORING_ADMIN_API_KEY`` or their ``_FILE`` variants; roles in
+:mod:`credit_scoring.api.roles`: officers may also score, the admin may do everything). Without
+any scoring key the API refuses to start unless ``CREDIT_SCORING_AUTH_DISABLED=true``. Keys are
+never logged.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import logging
 from fastapi import HTTPException, status
 from fastapi.security import APIKeyHeader
 
+from credit_scoring.api.roles import Role, RoleKeys, allows
 from credit_scoring.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -42,7 +46,10 @@ class KeyChecker:
 
     def __init__(self, settings: Settings) -> None:
         self.disabled = settings.auth_disabled
-        self._scoring = [k.encode("utf-8") for k in settings.api_key_list()]
+        self._scoring = [
+            k.encode("utf-8") for k in (*settings.api_key_list(), *settings.officer_key_list())
+        ]
+        self.roles = RoleKeys(settings)
         admin = settings.admin_api_key.get_secret_value().strip() if settings.admin_api_key else ""
         self._admin = [admin.encode("utf-8")] if admin else []
         if not self.disabled and not self._scoring:
@@ -66,6 +73,18 @@ class KeyChecker:
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED,
                 detail=f"missing or invalid API key (header {API_KEY_HEADER})",
+                headers={"WWW-Authenticate": "ApiKey"},
+            )
+
+    def check_role(self, presented: str | None, *roles: Role) -> None:
+        """Raise 401 unless ``presented`` is a key of one of ``roles`` (or the admin key)."""
+        if self.disabled:
+            return
+        role = self.roles.role_of(presented)
+        if not any(allows(role, needed) for needed in roles):
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                detail=f"missing or invalid {' or '.join(roles)} API key (header {API_KEY_HEADER})",
                 headers={"WWW-Authenticate": "ApiKey"},
             )
 

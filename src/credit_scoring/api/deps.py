@@ -36,8 +36,26 @@ async def require_admin_key(api: ApiDep, key: ApiKey = None) -> None:
     api.keys.check_admin(key)
 
 
+async def require_officer_key(api: ApiDep, key: ApiKey = None) -> None:
+    """The request carries an officer key (or the admin key); else 401."""
+    api.keys.check_role(key, "officer")
+
+
+async def require_auditor_key(api: ApiDep, key: ApiKey = None) -> None:
+    """The request carries an auditor key (or the admin key); else 401."""
+    api.keys.check_role(key, "auditor")
+
+
+async def require_reader_key(api: ApiDep, key: ApiKey = None) -> None:
+    """The request carries an officer or auditor key (or the admin key); else 401."""
+    api.keys.check_role(key, "officer", "auditor")
+
+
 ScoringKey = Depends(require_scoring_key)
 AdminKey = Depends(require_admin_key)
+OfficerKey = Depends(require_officer_key)
+AuditorKey = Depends(require_auditor_key)
+ReaderKey = Depends(require_reader_key)
 
 
 async def get_manager(api: ApiDep) -> ModelManager:

@@ -72,11 +72,13 @@ class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg,unu
     def __init__(self, stream: Any = None, interval_s: float = 0.5) -> None:
         super().__init__(stream)
         self._interval = interval_s
-        self._closed = threading.Event()
+        self._stop_flushing = (
+            threading.Event()
+        )  # not `_closed`: logging.Handler.close() sets that to True
         threading.Thread(target=self._flusher, name="log-flush", daemon=True).start()
 
     def _flusher(self) -> None:
-        while not self._closed.wait(self._interval):
+        while not self._stop_flushing.wait(self._interval):
             self.flush_now()
 
     def flush_now(self) -> None:
@@ -94,7 +96,7 @@ class BufferedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg,unu
             self.flush_now()
 
     def close(self) -> None:
-        self._closed.set()
+        self._stop_flushing.set()
         self.flush_now()
         super().close()
 

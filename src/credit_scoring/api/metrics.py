@@ -99,25 +99,20 @@ class ApiMetrics:
             "Failed calls to the MLflow registry (unreachable, alias missing...).",
             registry=r,
         )
-        self.predlog_written = Counter(
-            "credit_scoring_prediction_log_written",
-            "Prediction-log rows written.",
-            ["sink"],
+        # The decision ledger's spool and shipper: credit_scoring.ledger.metrics (registered
+        # on this registry by the app).
+        self.slow_clients = Counter(
+            "credit_scoring_slow_clients",
+            "Connections cut off because headers or body did not arrive in time (408).",
+            ["phase"],
             registry=r,
         )
-        self.predlog_errors = Counter(
-            "credit_scoring_prediction_log_errors",
-            "Prediction-log write failures.",
-            ["sink"],
+        self.refused_version = Gauge(
+            "credit_scoring_model_refused_version",
+            "1 for a version the alias points at that the API refused to serve (it keeps "
+            "serving the previous one); cleared when the alias serves again.",
+            ["name", "version", "alias"],
             registry=r,
-        )
-        self.predlog_dropped = Counter(
-            "credit_scoring_prediction_log_dropped",
-            "Prediction-log rows dropped because the queue was full.",
-            registry=r,
-        )
-        self.predlog_queue = Gauge(
-            "credit_scoring_prediction_log_queue", "Rows waiting to be written.", registry=r
         )
 
         # --- shadow challenger (scored after the response, never returned) ---------------------
@@ -143,8 +138,8 @@ class ApiMetrics:
         )
         self.shadow_errors = Counter(
             "credit_scoring_shadow_errors",
-            "Shadow scoring problems by stage (registry, score, no_model, dropped); serving is "
-            "never affected.",
+            "Shadow scoring problems by stage (registry, score, no_model, dropped, log); serving "
+            "is never affected.",
             ["stage"],
             registry=r,
         )

@@ -26,7 +26,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -295,6 +295,8 @@ class ModelManager:
         self._lock = asyncio.Lock()
         self._wakeup = asyncio.Event()
         self._refused: set[str] = set()
+        #: The version the alias points at that was refused (None when the alias is served).
+        self.refused: str | None = None
         self._task: asyncio.Task[None] | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -387,6 +389,11 @@ class ModelManager:
             self.last_error = detail
             return ReloadResult("failed", previous, previous, detail)
         if ref.version == previous:
+            self._set_refused(None)
+            if self.current is not None and self.current.source == "cache":
+                # The registry answers again and confirms the cached version: say so.
+                self._swap(replace(self.current, source="registry"), confirm=True)
+                logger.info("registry reachable again: version %s confirmed", previous)
             return ReloadResult("unchanged", previous, previous, f"already serving {previous}")
         if ref.version in self._refused and not force:
             return ReloadResult(
@@ -399,6 +406,7 @@ class ModelManager:
             loaded = self._fetch_and_check(source, ref)
         except Exception as exc:
             self._refused.add(ref.version)
+            self._set_refused(ref.version)
             detail = f"refused version {ref.version} of {name}: {_short(exc)}"
             if previous is not None:
                 detail += f"; still serving version {previous}"
@@ -406,6 +414,7 @@ class ModelManager:
             self.last_error = detail
             return ReloadResult("failed", previous, previous, detail)
         self._swap(loaded)
+        self._set_refused(None)
         self.cache.mark_served(alias, loaded.version)
         self._refused.discard(ref.version)
         return ReloadResult(
@@ -475,12 +484,24 @@ class ModelManager:
             loaded.name,
         )
 
-    def _swap(self, loaded: LoadedModel) -> None:
+    def _set_refused(self, version: str | None) -> None:
+        """Publish (or clear) the refused version the alias points at."""
+        self.refused = version
+        if self.role != "served":
+            return  # the served model's gauge; a refused shadow only counts its errors
+        self.metrics.refused_version.clear()
+        if version is not None:
+            name, alias = self.settings.model_name, self.settings.serve_alias
+            self.metrics.refused_version.labels(name, version, alias).set(1)
+
+    def _swap(self, loaded: LoadedModel, confirm: bool = False) -> None:
         # A single attribute assignment: requests that already read `current` keep the old model.
         self.current = loaded
         self.last_error = None
         publish = self.metrics.set_model if self.role == "served" else self.metrics.set_shadow_model
         publish(loaded.name, loaded.version, loaded.alias, loaded.run_id or "", loaded.source)
+        if confirm:
+            return
         # Move everything alive now (MLflow, pandas, the model...) to the permanent generation:
         # the cyclic collector then stops rescanning these long-lived objects each time requests
         # trigger a full collection (measured: batch scoring 2x faster). No collect() first: that

@@ -13,6 +13,8 @@ import orjson
 from fastapi import FastAPI, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 
+from credit_scoring.api.slow_clients import BodyReadTimeout
+
 JSON = "application/json"
 
 
@@ -65,8 +67,22 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _body_timeout(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BodyReadTimeout)
+    callback = getattr(request.state, "on_slow_client", None)
+    if callback is not None:
+        callback("body")
+    return json_response(
+        {"detail": str(exc), "request_id": getattr(request.state, "request_id", None)},
+        status.HTTP_408_REQUEST_TIMEOUT,
+        headers={"Connection": "close"},
+    )
+
+
 def add_exception_handlers(app: FastAPI) -> None:
-    """422 for invalid requests (FastAPI's and hand-validated ones), JSON for HTTP errors."""
+    """422 for invalid requests (FastAPI's and hand-validated ones), JSON for HTTP errors,
+    408 (connection closed) for a body that does not arrive in time."""
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(BodyReadTimeout, _body_timeout)
     app.add_exception_handler(InvalidRequest, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from credit_scoring.data.schema import Feature, FeatureSchema
 
@@ -39,6 +39,13 @@ def _field_for(feature: Feature) -> tuple[Any, Any]:
     return annotation | None, Field(default=None, description=description, **constraints)
 
 
+@classmethod  # type: ignore[misc]
+def _no_bool(cls: type[BaseModel], value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    return value
+
+
 def example_application(schema: FeatureSchema) -> dict[str, Any]:
     """A valid application built from the schema (first category, mid-range number)."""
     example: dict[str, Any] = {}
@@ -59,6 +66,12 @@ def build_application_model(
 ) -> type[BaseModel]:
     """A pydantic model validating one loan application against ``schema``."""
     fields = {f.name: _field_for(f) for f in schema.features}
+    numeric = [f.name for f in schema.features if f.type == "numeric"]
+    # Booleans are refused for numeric fields, not scored as 0/1 (pydantic's lax mode would
+    # accept them); runs before the field's own validation, so bounds and NaN checks stay.
+    validators = (
+        {"_no_booleans": field_validator(*numeric, mode="before")(_no_bool)} if numeric else {}
+    )
     config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [example or example_application(schema)]},
@@ -67,6 +80,7 @@ def build_application_model(
         APPLICATION_MODEL_NAME,
         __config__=config,
         __doc__="One loan application; fields follow the model's declared feature schema.",
+        __validators__=validators,
         **fields,
     )
     return model
@@ -114,6 +128,9 @@ class ScoreOut(BaseModel):
 class ScoreResponse(ScoreOut):
     """The decision on one application, with the model version that answered."""
 
+    decision_id: str = Field(
+        description="Id of the decision record in the ledger (here: the request id)."
+    )
     request_id: str
     model_name: str
     model_version: str
@@ -123,6 +140,10 @@ class BatchItemOut(ScoreOut):
     """The decision on one application of a batch."""
 
     index: int = Field(description="Position of the application in the request.")
+    decision_id: str = Field(
+        description="Id of this application's decision record in the ledger "
+        "(`<request_id>-<index>`)."
+    )
 
 
 class BatchResponse(BaseModel):
@@ -164,3 +185,8 @@ class StatusOut(BaseModel):
     status: str
     model_version: str | None = None
     detail: str | None = None
+    refused_version: str | None = Field(
+        default=None,
+        description="A version the alias points at that this API refused to serve (the "
+        "previous version keeps serving).",
+    )

@@ -11,6 +11,7 @@ import uvicorn
 
 from credit_scoring.api.app import create_app
 from credit_scoring.api.logs import configure_logging
+from credit_scoring.api.slow_clients import protocol_class
 from credit_scoring.config import Settings
 
 
@@ -24,7 +25,11 @@ def serve(host: str, port: int, settings: Settings) -> None:
         port=port,
         log_config=None,  # keep the JSON logging configured above
         access_log=False,  # the app writes its own access lines with request ids
-        timeout_graceful_shutdown=30,
+        # In-flight requests get this long after SIGTERM; then the lifespan closes the ledger
+        # spool and ships for at most ledger_shutdown_timeout_s (docs/deployment.md).
+        timeout_graceful_shutdown=int(settings.api_graceful_shutdown_s),
+        # Slow clients: headers must be complete within api_header_timeout_s (408 + close).
+        http=protocol_class(settings.api_header_timeout_s),
         proxy_headers=True,
         server_header=False,
     )

@@ -1,11 +1,17 @@
-"""The scoring service: parse, validate, score, log and answer, without HTTP.
+"""The scoring service: parse, validate, score, record and answer, without HTTP.
 
 ``POST /v1/score`` and ``POST /v1/score/batch`` are thin ASGI wrappers around
 :func:`score_one` and :func:`score_batch` (like MLflow's ``scoring_server.invocations``); tests
 and benchmarks call the same functions. Each returns a :class:`Scored`: the model version that
-answered, the validated inputs and the results; the route turns it into bytes with
-:meth:`Scored.body` / :meth:`Scored.batch_body`. Errors are raised (:class:`InvalidRequest` 422,
-``HTTPException`` 401/503) and answered by the app's exception handlers.
+answered, the validated inputs, the results and one ``decision_id`` per application; the route
+turns it into bytes with :meth:`Scored.body` / :meth:`Scored.batch_body`. Errors are raised
+(:class:`InvalidRequest` 422, ``HTTPException`` 401/503) and answered by the app's exception
+handlers.
+
+Every answer is recorded first: :func:`record_outcome` writes one decision record per
+application to the spool (:mod:`credit_scoring.ledger`) *before* the route sends the response.
+When the spool refuses (full or disk error, policy ``reject``) the request gets 503 and no
+decision: nothing is answered that is not recorded.
 
 Bodies are validated by pydantic-core's JSON parser straight from the raw bytes: FastAPI's
 generic body and dependency machinery costs more than the validation itself on this path.
@@ -21,13 +27,15 @@ from typing import Any
 
 import anyio
 import orjson
+from fastapi import HTTPException, status
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import QueryParams
 
 from credit_scoring.api.model_manager import LoadedModel
 from credit_scoring.api.responses import InvalidRequest
 from credit_scoring.api.state import ApiState
-from credit_scoring.predictions.record import PredictionRow, make_row
+from credit_scoring.ledger.spool import SpoolFull
+from credit_scoring.predictions.record import DecisionRecord, make_record
 
 #: Upper bound of the ``max_reasons`` query parameter.
 MAX_REASONS_LIMIT = 50
@@ -46,8 +54,10 @@ class Scored:
     loaded: LoadedModel
     records: list[dict[str, Any]]
     results: list[Any]
-    #: The logged id of each application (``<request_id>-<i>`` in a batch).
-    ids: list[str]
+    #: One per application: the request id for one application, ``<id>-<i>`` in a batch.
+    decision_ids: list[str]
+    #: The answered JSON object of each application (``result_dict``), built once.
+    outputs: list[dict[str, Any]]
 
     @property
     def version(self) -> str:
@@ -55,8 +65,9 @@ class Scored:
 
     def body(self) -> bytes:
         """The ``POST /v1/score`` answer (one application)."""
-        out = result_dict(self.results[0])
+        out = dict(self.outputs[0])
         out.update(
+            decision_id=self.decision_ids[0],
             request_id=self.request_id,
             model_name=self.loaded.name,
             model_version=self.loaded.version,
@@ -66,9 +77,10 @@ class Scored:
     def batch_body(self) -> bytes:
         """The ``POST /v1/score/batch`` answer."""
         items = []
-        for i, res in enumerate(self.results):
-            item = result_dict(res)
+        for i, (out, decision_id) in enumerate(zip(self.outputs, self.decision_ids, strict=True)):
+            item = dict(out)
             item["index"] = i
+            item["decision_id"] = decision_id
             items.append(item)
         body = {
             "request_id": self.request_id,
@@ -115,7 +127,8 @@ def parse(
     raw_limit = QueryParams(query).get("max_reasons") if query else None
     errors: list[dict[str, Any]] = []
     if raw_limit is not None:
-        if raw_limit.isdigit() and int(raw_limit) <= MAX_REASONS_LIMIT:
+        # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+        if raw_limit.isascii() and raw_limit.isdigit() and int(raw_limit) <= MAX_REASONS_LIMIT:
             limit = int(raw_limit)
         else:
             errors.append(
@@ -146,8 +159,8 @@ def score_one(
     record = as_record(application)
     result = loaded.model.score([record], max_reasons=limit)[0]
     rid = state["request_id"]
-    scored = Scored(rid, loaded, [record], [result], [rid])
-    record_outcome(api, state, scored)
+    scored = Scored(rid, loaded, [record], [result], [rid], [result_dict(result)])
+    record_outcome(api, state, scored, "api")
     return scored
 
 
@@ -166,35 +179,49 @@ async def score_batch(
         results = loaded.model.score(records, max_reasons=limit)
     rid = state["request_id"]
     api.metrics.batch_size.observe(len(records))
-    scored = Scored(rid, loaded, records, results, [f"{rid}-{i}" for i in range(len(records))])
-    record_outcome(api, state, scored)
+    ids = [f"{rid}-{i}" for i in range(len(records))]
+    scored = Scored(rid, loaded, records, results, ids, [result_dict(r) for r in results])
+    record_outcome(api, state, scored, "batch")
     return scored
 
 
-def record_outcome(api: ApiState, state: dict[str, Any], scored: Scored) -> None:
-    """Decision metrics, one prediction-log row per application, optional applicant log."""
+def record_outcome(api: ApiState, state: dict[str, Any], scored: Scored, channel: str) -> None:
+    """One decision record per application written to the spool (503 if it refuses), then
+    decision metrics and the optional applicant log."""
     latency_ms = (time.perf_counter() - state["t0"]) * 1000
     ts = datetime.now(UTC)  # one request, one time
-    name, version = scored.loaded.name, scored.loaded.version
-    rows: list[PredictionRow] = []
+    name, version, rid = scored.loaded.name, scored.loaded.version, scored.request_id
+    records: list[DecisionRecord] = []
     decisions: dict[str, int] = {}
-    for rid, record, res in zip(scored.ids, scored.records, scored.results, strict=True):
-        rows.append(
-            make_row(
+    for decision_id, inputs, res, out in zip(
+        scored.decision_ids, scored.records, scored.results, scored.outputs, strict=True
+    ):
+        records.append(
+            make_record(
+                decision_id=decision_id,
                 request_id=rid,
                 model_name=name,
                 model_version=version,
-                inputs=record,
+                inputs=inputs,
                 probability=res.probability,
                 score=res.score,
                 decision=res.decision,
+                reasons=out["reasons"],
                 latency_ms=latency_ms,
+                channel=channel,
                 ts=ts,
             )
         )
         decisions[res.decision] = decisions.get(res.decision, 0) + 1
+    try:
+        api.recorder.record(records)
+    except SpoolFull as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail=f"the decision could not be recorded ({exc}); no decision given, retry later",
+            headers={"Retry-After": "5"},
+        ) from None
     for decision, count in decisions.items():
         api.metrics.decision(decision, version).inc(count)
-    api.predlog.log(rows)
     if api.settings.log_applicant_fields:
         _logger.info("scored applicants", extra={"inputs": scored.records})

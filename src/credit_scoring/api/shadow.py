@@ -7,7 +7,8 @@ have gone out; that only appends the application to a bounded in-memory queue (s
 accumulated in one vectorised call of the shadow model (no reason codes), updates the
 ``credit_scoring_shadow_*`` metrics (decisions, agreement, approve/decline flips) and hands the
 pairs to the shadow log
-(:mod:`credit_scoring.predictions.shadow`, written by its own :class:`PredictionLogger`).
+(:mod:`credit_scoring.predictions.shadow`, one :class:`ShadowLogWriter` call per batch, in that
+same thread).
 Shadow answers are never returned.
 
 The shadow version is loaded, checked and live-reloaded by its own :class:`ModelManager`
@@ -27,8 +28,7 @@ from typing import Any
 
 from credit_scoring.api.metrics import ApiMetrics
 from credit_scoring.api.model_manager import ModelManager
-from credit_scoring.api.prediction_log import PredictionLogger
-from credit_scoring.predictions.shadow import ShadowRow
+from credit_scoring.predictions.shadow import ShadowLogWriter, ShadowRow
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class ShadowScorer:
     def __init__(
         self,
         manager: ModelManager,
-        shadow_log: PredictionLogger,
+        shadow_log: ShadowLogWriter,
         metrics: ApiMetrics,
         *,
         fraction: float = 1.0,
@@ -80,7 +80,6 @@ class ShadowScorer:
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
         self._stopping.clear()
-        self.shadow_log.start()
         self._thread = threading.Thread(target=self._run, name="shadow-scorer", daemon=True)
         self._thread.start()
 
@@ -147,7 +146,7 @@ class ShadowScorer:
                     up += 1
             rows.append(
                 {
-                    "request_id": rid,
+                    "decision_id": rid,
                     "ts": ts,
                     "model_name": loaded.name,
                     "served_version": served_version,
@@ -167,4 +166,8 @@ class ShadowScorer:
         self._disagree.inc(disagree)
         self._flip_up.inc(up)
         self._flip_down.inc(down)
-        self.shadow_log.log(rows)
+        try:
+            self.shadow_log.write(rows)
+        except Exception as exc:  # a full disk, say: count it, never stop the worker
+            self.metrics.shadow_errors.labels("log").inc(len(rows))
+            logger.warning("shadow log write failed, %d pairs lost: %s", len(rows), exc)

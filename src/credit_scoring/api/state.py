@@ -22,10 +22,13 @@ from pydantic import BaseModel
 from credit_scoring.api.auth import KeyChecker
 from credit_scoring.api.metrics import ApiMetrics
 from credit_scoring.api.model_manager import LoadedModel, ModelManager
-from credit_scoring.api.prediction_log import PostgresSink, PredictionLogger
 from credit_scoring.api.shadow import ShadowScorer
+from credit_scoring.api.slow_clients import STATE_KEY
 from credit_scoring.config import Settings
 from credit_scoring.data.schema import FeatureSchema
+from credit_scoring.decisions.review import OverrideMetrics
+from credit_scoring.ledger import LedgerStore
+from credit_scoring.ledger.recorder import DecisionRecorder
 
 logger = logging.getLogger("credit_scoring.api")
 
@@ -37,7 +40,9 @@ def bundled_schema_path() -> Path:
 
 @dataclass(eq=False)
 class ApiState:
-    """Settings, request models, keys, metrics, the prediction log and the model manager."""
+    """Settings, request models, keys, metrics, the decision recorder (its ledger store is read
+    by the decision routes, written by the workbench and reviews), override metrics and the
+    model manager."""
 
     settings: Settings
     schema: FeatureSchema
@@ -46,8 +51,9 @@ class ApiState:
     batch_model: type[BaseModel]
     keys: KeyChecker
     metrics: ApiMetrics
-    predlog: PredictionLogger
+    recorder: DecisionRecorder
     new_manager: Callable[[], ModelManager]
+    overrides: OverrideMetrics
     #: Builds the shadow challenger when ``CREDIT_SCORING_SHADOW_ALIAS`` is set.
     new_shadow: Callable[[], ShadowScorer] | None = None
     #: Set while the app runs (:meth:`running`); a new one per lifespan.
@@ -67,20 +73,28 @@ class ApiState:
         return loaded
 
     @property
+    def ledger(self) -> LedgerStore:
+        """The decision ledger's store (the one the recorder ships to)."""
+        return self.recorder.store
+
+    @property
+    def current(self) -> LoadedModel | None:
+        """The served model, or None (no 503: for pages that say so themselves)."""
+        return self.manager.current if self.manager is not None else None
+
+    @property
     def last_error(self) -> str | None:
         """Why no model is served (None once one is)."""
         return self.manager.last_error if self.manager is not None else "not started"
 
     @asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        """Start the prediction-log writer and the model manager; stop and flush on exit."""
+    async def running(self) -> AsyncIterator[dict[str, Any]]:
+        """Start the decision recorder (spool + shipper) and the model manager; on exit stop
+        them: the spool is fsync'd, the shipper gets ``ledger_shutdown_timeout_s`` to ship the
+        rest (what remains is shipped by the next process). Yields the lifespan state."""
         manager = self.manager = self.new_manager()
-        if isinstance(self.predlog.sink, PostgresSink):
-            try:
-                await anyio.to_thread.run_sync(self.predlog.sink.ensure_table)
-            except Exception as exc:
-                logger.error("prediction log database unreachable at start (will retry): %s", exc)
-        self.predlog.start()
+        # The database is never waited for here: records go to the spool, the shipper retries.
+        await anyio.to_thread.run_sync(self.recorder.start)
         manager.start()
         shadow = self.shadow = self.new_shadow() if self.new_shadow is not None else None
         if shadow is not None:
@@ -93,23 +107,21 @@ class ApiState:
             settings.resolved_tracking_uri,
         )
         try:
-            yield
+            yield {STATE_KEY: self.slow_client}
         finally:
             await manager.stop()
             if shadow is not None:
                 await shadow.manager.stop()
                 await anyio.to_thread.run_sync(shadow.close)
                 self.shadow = None
-            await anyio.to_thread.run_sync(self.predlog.close)
-            logger.info("scoring API stopped; prediction log flushed")
+            shipped = await anyio.to_thread.run_sync(self.recorder.close)
+            logger.info(
+                "scoring API stopped; decision records %s",
+                "all stored in the ledger" if shipped else "kept in the spool for the next start",
+            )
 
     async def _start_shadow(self, shadow: ShadowScorer) -> None:
-        sink = shadow.shadow_log.sink
-        if isinstance(sink, PostgresSink):
-            try:
-                await anyio.to_thread.run_sync(sink.ensure_table)
-            except Exception as exc:
-                logger.error("shadow log database unreachable at start (will retry): %s", exc)
+        # The shadow log's table is created by its writer on its first batch (its own thread).
         shadow.start()
         shadow.manager.start()
         logger.info(
@@ -118,3 +130,7 @@ class ApiState:
             shadow.manager.alias,
             100 * shadow.fraction,
         )
+
+    def slow_client(self, phase: str) -> None:
+        """Count a client cut off for sending its headers or body too slowly."""
+        self.metrics.slow_clients.labels(phase).inc()

@@ -43,10 +43,11 @@ def verify(secret: str, headers: Mapping[str, str], body: bytes, now: float | No
             f"missing webhook headers: {SIGNATURE_HEADER}, {TIMESTAMP_HEADER} and "
             f"{DELIVERY_ID_HEADER} are required"
         )
-    try:
-        ts = int(timestamp)
-    except ValueError as exc:
-        raise WebhookAuthError(f"{TIMESTAMP_HEADER} is not a Unix timestamp") from exc
+    # ASCII digits, at most 12 (a Unix time in seconds until the year 33658): int() would accept
+    # other digits and any length, and a 400-digit value overflowed the clock-skew arithmetic.
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+        raise WebhookAuthError(f"{TIMESTAMP_HEADER} is not a Unix timestamp in seconds")
+    ts = int(timestamp)
     current = time.time() if now is None else now
     if abs(current - ts) > MAX_CLOCK_SKEW_S:
         raise WebhookAuthError(f"webhook timestamp is more than {MAX_CLOCK_SKEW_S}s off")

@@ -1,5 +1,5 @@
 """The ``credit-scoring`` command line: demo, train, validate, promote, rollback, models, serve,
-monitor, schema and generate.
+monitor, score, schema and generate.
 
 Heavy imports (MLflow, LightGBM) happen inside the commands so that ``--help`` stays instant.
 Errors the user can fix (bad data, unknown version, failed gate) print one clear message and
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, cast
 
 import typer
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
@@ -37,6 +38,7 @@ T = TypeVar("T")
 EXIT_USER_ERROR = 2
 EXIT_GATE_FAILED = 3
 EXIT_DRIFT = 4
+EXIT_COUNTS = 5
 
 
 @contextmanager
@@ -338,7 +340,8 @@ def monitor(
     ] = None,
     end: Annotated[datetime | None, typer.Option(help="Window end (UTC); default: now.")] = None,
     source: Annotated[
-        str, typer.Option(help="Prediction log: auto (database if configured), postgres, files.")
+        str,
+        typer.Option(help="Decision ledger: auto (database if configured), postgres, embedded."),
     ] = "auto",
     alias: Annotated[str, typer.Option(help="Model whose training data is the reference.")] = (
         "production"
@@ -350,13 +353,13 @@ def monitor(
     """Drift of the prediction log against the training reference; exit 4 when drift is found."""
     from credit_scoring.monitoring.run import run_monitoring
 
-    if source not in ("auto", "postgres", "files"):
+    if source not in ("auto", "postgres", "embedded"):
         console.print(
-            f"[bold red]error:[/] --source must be auto, postgres or files, not {source!r}"
+            f"[bold red]error:[/] --source must be auto, postgres or embedded, not {source!r}"
         )
         raise typer.Exit(EXIT_USER_ERROR)
     settings = _settings()
-    chosen = cast(Literal["auto", "postgres", "files"], source)
+    chosen = cast(Literal["auto", "postgres", "embedded"], source)
     report = _run(
         lambda: run_monitoring(
             settings, start, end, source=chosen, alias=alias, log_to_mlflow=not no_log
@@ -581,11 +584,40 @@ def demo(
         f"  mlflow ui --backend-store-uri {settings.resolved_tracking_uri}"
     )
     if serve_after:
+        keys = _demo_workbench_keys(settings)
         console.print(
             f"[yellow]Serving version {v} on http://127.0.0.1:{port} without API keys (local "
-            "demo). Ctrl-C stops it.[/]"
+            "demo). Ctrl-C stops it.[/]\n"
+            f"[bold]Workbench: http://127.0.0.1:{port}/ui[/] — sign in with the officer key "
+            f"[bold]{keys['officer']}[/] or the auditor key [bold]{keys['auditor']}[/] "
+            f"(kept in {settings.home / _DEMO_KEYS}).\n"
+            f"API docs: http://127.0.0.1:{port}/docs"
         )
-        _serve("127.0.0.1", port, settings.model_copy(update={"auth_disabled": True}))
+        demo_settings = settings.model_copy(
+            update={
+                "auth_disabled": True,
+                "officer_api_keys": settings.officer_api_keys or SecretStr(keys["officer"]),
+                "auditor_api_keys": settings.auditor_api_keys or SecretStr(keys["auditor"]),
+            }
+        )
+        _serve("127.0.0.1", port, demo_settings)
+
+
+_DEMO_KEYS = "workbench-demo-keys.json"
+
+
+def _demo_workbench_keys(settings: Settings) -> dict[str, str]:
+    """Officer and auditor keys of the local demo: drawn once, kept (mode 600) under home."""
+    import secrets
+
+    path = settings.home / _DEMO_KEYS
+    if path.is_file():
+        return cast(dict[str, str], json.loads(path.read_text(encoding="utf-8")))
+    keys = {role: f"{role}-{secrets.token_urlsafe(9)}" for role in ("officer", "auditor")}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(keys), encoding="utf-8")
+    return keys
 
 
 @app.command("schema")
@@ -646,6 +678,250 @@ def generate(
         f"Wrote {rows:,} rows to {output} (default rate {frame['default'].mean():.3f}, "
         f"ground-truth AUC {ground_truth_auc(frame):.3f}) and the schema to {schema_file}."
     )
+
+
+@app.command("score")
+def score_cmd(
+    data: Annotated[
+        str, typer.Option(help="CSV/Parquet file, folder or partitioned Parquet dataset.")
+    ],
+    output: Annotated[
+        str,
+        typer.Option(
+            "--out", help="Output Parquet (a file; a directory of parts with --engine spark)."
+        ),
+    ],
+    alias: Annotated[str, typer.Option(help="Registered alias to score with.")] = "production",
+    version: Annotated[
+        int | None, typer.Option(help="Registered version (instead of --alias).")
+    ] = None,
+    reasons: Annotated[int, typer.Option(help="Adverse reason codes per row (0: none).")] = 4,
+    engine: Annotated[str, typer.Option(help="local (streaming) or spark.")] = "local",
+    batch_rows: Annotated[
+        int | None, typer.Option(help="Rows per record batch (local 131072, spark 10000).")
+    ] = None,
+    master: Annotated[
+        str | None, typer.Option(help="Spark master URL with --engine spark (local[*]).")
+    ] = None,
+    rejects: Annotated[
+        str | None, typer.Option(help="Rejects CSV (default: <out>.rejects.csv beside --out).")
+    ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Score a portfolio file or dataset with the registered model: PD, points, decision,
+    reasons; invalid rows go to a rejects file and rows in = scored + rejected."""
+    import signal
+
+    from credit_scoring.batch.report import CountMismatchError
+    from credit_scoring.batch.run import score_portfolio
+    from credit_scoring.scoring.model import ModelLoadError
+
+    settings = _settings()
+    # A Kubernetes Job or Airflow stops with SIGTERM: unwind so no temporary output is left.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    chosen = cast(Literal["local", "spark"], engine)
+    try:
+        with _progress() as progress:
+            report = _run(
+                lambda: score_portfolio(
+                    settings,
+                    data,
+                    output,
+                    alias=None if version is not None else alias,
+                    version=version,
+                    reasons=reasons,
+                    engine=chosen,
+                    batch_rows=batch_rows,
+                    master=master,
+                    rejects=rejects,
+                    progress=progress,
+                )
+            )
+    except CountMismatchError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(EXIT_COUNTS) from None
+    except ModelLoadError as exc:
+        console.print(f"[bold red]error:[/] the model cannot score: {exc}")
+        raise typer.Exit(EXIT_USER_ERROR) from None
+    if json_output:
+        out.print_json(json.dumps(report.as_dict()))
+        return
+    out.print(
+        f"Scored [bold]{report.rows_scored:,}[/] of {report.rows_in:,} rows with "
+        f"{report.model_name} v{report.model_version} ({report.engine}, "
+        f"{report.rows_per_second:,.0f} rows/s); rejected {report.rows_rejected:,}: "
+        f"rows in = scored + rejected ✔\n  output:  {report.output}\n  rejects: {report.rejects}"
+    )
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[int | None], Callable[[int], None]] | None]:
+    """A Rich progress bar (rows, rows/s, ETA) when stderr is a terminal, else nothing."""
+    if not console.is_terminal:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("scoring"),
+        BarColumn(),
+        TaskProgressColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} rows/s"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+    def start(total: int | None) -> Callable[[int], None]:
+        task = bar.add_task("scoring", total=total, rate="-")
+
+        def advance(rows: int) -> None:
+            bar.advance(task, rows)
+            speed = bar.tasks[task].speed
+            bar.update(task, rate=f"{speed:,.0f}" if speed else "-")
+
+        return advance
+
+    with bar:
+        yield start
+
+
+def _secret(value: str | None, file: Path | None, what: str) -> str:
+    if file is not None:
+        if not file.is_file():
+            raise ValueError(f"{what}: secret file {str(file)!r} does not exist")
+        return file.read_text(encoding="utf-8").strip()
+    if not value:
+        raise ValueError(f"{what}: give the password or a file holding it")
+    return value
+
+
+@app.command("registry-access")
+def registry_access(
+    admin_user: Annotated[str, typer.Option(envvar="MLFLOW_AUTH_ADMIN_USERNAME")] = "admin",
+    admin_password: Annotated[
+        str | None, typer.Option(envvar="MLFLOW_AUTH_ADMIN_PASSWORD", show_default=False)
+    ] = None,
+    admin_password_file: Annotated[
+        Path | None, typer.Option(envvar="MLFLOW_AUTH_ADMIN_PASSWORD_FILE")
+    ] = None,
+    writer_user: Annotated[
+        str, typer.Option(envvar="CREDIT_SCORING_REGISTRY_WRITER_USERNAME")
+    ] = "credit-scoring-writer",
+    writer_password: Annotated[
+        str | None,
+        typer.Option(envvar="CREDIT_SCORING_REGISTRY_WRITER_PASSWORD", show_default=False),
+    ] = None,
+    writer_password_file: Annotated[
+        Path | None, typer.Option(envvar="CREDIT_SCORING_REGISTRY_WRITER_PASSWORD_FILE")
+    ] = None,
+    reader_user: Annotated[
+        str, typer.Option(envvar="CREDIT_SCORING_REGISTRY_READER_USERNAME")
+    ] = "credit-scoring-reader",
+    reader_password: Annotated[
+        str | None,
+        typer.Option(envvar="CREDIT_SCORING_REGISTRY_READER_PASSWORD", show_default=False),
+    ] = None,
+    reader_password_file: Annotated[
+        Path | None, typer.Option(envvar="CREDIT_SCORING_REGISTRY_READER_PASSWORD_FILE")
+    ] = None,
+) -> None:
+    """Set up MLflow basic-auth identities: a writer (training, promotion) and a read-only
+    identity for the APIs (403 on alias changes). Idempotent; passwords from secret files."""
+    from credit_scoring.registry.access import Identity, RegistryAccessError, ensure_registry_access
+
+    settings = get_settings()
+    with _user_errors():
+        if settings.embedded:
+            raise ValueError("registry-access needs MLFLOW_TRACKING_URI (a tracking server)")
+        try:
+            actions = ensure_registry_access(
+                settings.resolved_tracking_uri,
+                admin=Identity(admin_user, _secret(admin_password, admin_password_file, "admin")),
+                writer=Identity(
+                    writer_user, _secret(writer_password, writer_password_file, "writer")
+                ),
+                reader=Identity(
+                    reader_user, _secret(reader_password, reader_password_file, "reader")
+                ),
+                model_name=settings.model_name,
+                experiment_name=settings.experiment_name,
+            )
+        except RegistryAccessError as exc:
+            raise ValueError(str(exc)) from None
+    for action in actions:
+        out.print(action, highlight=False)
+
+
+ledger_app = typer.Typer(
+    help="The decision ledger (every scored application and review): verify, purge.",
+    no_args_is_help=True,
+)
+app.add_typer(ledger_app, name="ledger")
+
+
+@ledger_app.command("verify")
+def ledger_verify() -> None:
+    """Re-hash the whole chain; exit 1 naming every edited, deleted or reordered entry."""
+    from credit_scoring.ledger import LedgerError, open_ledger
+
+    settings = get_settings()
+    store = open_ledger(settings)
+    try:
+        with _user_errors():
+            try:
+                result = store.verify()
+            except LedgerError as exc:
+                raise ValueError(str(exc)) from None
+    finally:
+        store.close()
+    for problem in result.problems:
+        console.print(f"[bold red]tampered:[/] {problem}", highlight=False)
+    status = "ok" if result.ok else f"{len(result.problems)} problem(s)"
+    out.print(
+        f"ledger {store.describe()}: {result.entries} entries, head seq {result.head_seq} "
+        f"hash {result.head_hash}: {status}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@ledger_app.command("purge")
+def ledger_purge(
+    days: Annotated[
+        int | None,
+        typer.Option(help="Keep this many days (default: CREDIT_SCORING_LEDGER_RETENTION_DAYS)."),
+    ] = None,
+) -> None:
+    """Delete entries older than the retention period (never below 183 days)."""
+    from datetime import UTC, timedelta
+
+    from credit_scoring.ledger import LedgerError, open_ledger
+
+    settings = get_settings()
+    keep = settings.ledger_retention_days if days is None else days
+    with _user_errors():
+        if keep < 183:
+            raise ValueError(f"--days {keep}: the ledger is kept at least 183 days (6 months)")
+        store = open_ledger(settings)
+        try:
+            deleted = store.purge(datetime.now(UTC) - timedelta(days=keep))
+        except LedgerError as exc:
+            raise ValueError(str(exc)) from None
+        finally:
+            store.close()
+    out.print(f"deleted {deleted} ledger entries older than {keep} days")
 
 
 def main() -> Any:  # pragma: no cover - console entry point

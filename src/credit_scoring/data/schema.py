@@ -23,6 +23,35 @@ FeatureType = Literal["numeric", "categorical"]
 Direction = Literal["increasing", "decreasing"]
 
 
+_VAGUE_TEXTS = {"", "other", "others", "other reasons", "miscellaneous", "various", "n/a"}
+
+
+class AdverseTexts(BaseModel):
+    """Reason-text catalogue of one feature: the specific principal-reason texts printed on an
+    adverse action notice (Reg B) when this feature lowered the score.
+
+    Numeric features say why a value hurt (``high``: too high, ``low``: too low); categorical
+    features give a text per adverse category (``categories``) and a ``default`` for the others.
+    ``missing`` is used when the value was not provided. Vague texts ("other") are refused.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    high: str | None = None
+    low: str | None = None
+    categories: dict[str, str] = Field(default_factory=dict)
+    default: str | None = None
+    missing: str | None = None
+
+    @model_validator(mode="after")
+    def _specific(self) -> AdverseTexts:
+        texts = [self.high, self.low, self.default, self.missing, *self.categories.values()]
+        for text in texts:
+            if text is not None and text.strip().lower().rstrip(".") in _VAGUE_TEXTS:
+                raise ValueError(f"reason text {text!r} is not specific")
+        return self
+
+
 class Feature(BaseModel):
     """One model input."""
 
@@ -42,6 +71,18 @@ class Feature(BaseModel):
     monotone: Direction | None = Field(
         default=None, description="Direction in which default risk moves with the value."
     )
+    immutable: bool = Field(
+        default=False,
+        description="The applicant cannot change it (age, past credit history...): "
+        "counterfactual suggestions never change it.",
+    )
+    adverse: AdverseTexts | None = Field(
+        default=None, description="Reason-text catalogue for adverse action notices."
+    )
+    actionable_categories: list[str] | None = Field(
+        default=None,
+        description="Categories a counterfactual may suggest moving to (default: every one).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Feature:
@@ -58,6 +99,26 @@ class Feature(BaseModel):
             raise ValueError(f"feature {self.name!r}: categories apply to categorical features")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"feature {self.name!r}: min {self.min} > max {self.max}")
+        return self
+
+    @model_validator(mode="after")
+    def _check_adverse(self) -> Feature:
+        targets = self.actionable_categories
+        if targets is not None and not set(targets) <= set(self.categories or []):
+            raise ValueError(
+                f"feature {self.name!r}: actionable_categories must be among its categories"
+            )
+        texts = self.adverse
+        if texts is None:
+            return self
+        if self.type == "categorical":
+            unknown = sorted(set(texts.categories) - set(self.categories or []))
+            if unknown:
+                raise ValueError(f"feature {self.name!r}: adverse texts for unknown {unknown}")
+            if texts.high or texts.low:
+                raise ValueError(f"feature {self.name!r}: adverse high/low are for numeric")
+        elif texts.categories or texts.default:
+            raise ValueError(f"feature {self.name!r}: adverse categories are for categorical")
         return self
 
     @property
@@ -159,6 +220,12 @@ class FeatureSchema(BaseModel):
             if f.name == name:
                 return f
         raise KeyError(name)
+
+    @property
+    def unchangeable(self) -> set[str]:
+        """Features a counterfactual may never change: declared immutable or protected."""
+        protected = {p.source for p in self.protected} | {p.name for p in self.protected}
+        return {f.name for f in self.features if f.immutable or f.name in protected}
 
     @property
     def required_columns(self) -> list[str]:

@@ -262,8 +262,8 @@ def migration_between(
         frame = read_prediction_log(settings, end - lookback, end, source=source)
         if frame.empty:
             return pd.Series(dtype=np.int64)
-        latest = frame.sort_values("ts").drop_duplicates("request_id", keep="last")
-        return pd.Series(scale.grade_index(latest["probability"]), index=latest["request_id"])
+        latest = frame.sort_values("ts").drop_duplicates("decision_id", keep="last")
+        return pd.Series(scale.grade_index(latest["probability"]), index=latest["decision_id"])
 
     a, b = grades_at(date_from), grades_at(date_to)
     common = a.index.intersection(b.index)

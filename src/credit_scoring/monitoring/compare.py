@@ -128,7 +128,7 @@ def compute_compare(
     window: tuple[datetime, datetime],
 ) -> CompareReport:
     """The report of ``pairs`` (shadow-log rows of one champion/challenger version pair);
-    ``inputs`` are prediction-log rows (``request_id`` + applicant fields) for the groups."""
+    ``inputs`` are prediction-log rows (``decision_id`` + applicant fields) for the groups."""
     report = CompareReport(
         model_name=settings.model_name,
         champion_alias=champion[0],
@@ -154,7 +154,7 @@ def compute_compare(
     report.flip_rate = float(flips.mean())
     favourable = settings.gate_favourable_outcome
     a_champ, a_chall = _approved(served, favourable), _approved(shadow, favourable)
-    ids = pairs["request_id"].astype(str).to_numpy()
+    ids = pairs["decision_id"].astype(str).to_numpy()
     swap_in, swap_out = ids[~a_champ & a_chall], ids[a_champ & ~a_chall]
     report.swap_in, report.swap_out = len(swap_in), len(swap_out)
     report.swap_in_ids = swap_in[:_MAX_LISTED].tolist()
@@ -171,8 +171,8 @@ def compute_compare(
     if inputs is None or inputs.empty:
         report.notes.append("no logged inputs for these requests: no group rates")
         return report
-    joined = pairs[["request_id"]].merge(
-        inputs.drop_duplicates("request_id"), on="request_id", how="left"
+    joined = pairs[["decision_id"]].merge(
+        inputs.drop_duplicates("decision_id"), on="decision_id", how="left"
     )
     for attr in schema.protected:
         if attr.source not in joined.columns or joined[attr.source].isna().all():

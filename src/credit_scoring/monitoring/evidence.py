@@ -1,9 +1,8 @@
 """The join of logged decisions with their realised outcomes: what backtesting reads.
 
-:func:`decisions_with_outcomes` is the one function that joins the decision source (today the
-prediction log, read by :mod:`credit_scoring.monitoring.prediction_log`; the decision ledger
-when it lands) with the ``outcomes`` table (:mod:`credit_scoring.outcomes.store`) on the decision
-id (the logged ``request_id``). Switching the decision source is a change here only.
+:func:`decisions_with_outcomes` is the one function that joins the decisions (the decision
+ledger, read by :mod:`credit_scoring.monitoring.prediction_log`) with the ``outcomes`` table
+(:mod:`credit_scoring.outcomes.store`) on the decision id (``decision_id``).
 """
 
 from __future__ import annotations
@@ -30,9 +29,9 @@ def decisions_with_outcomes(
     frame = read_prediction_log(settings, start, end, source=source)
     if version is not None:
         frame = frame[frame["model_version"] == str(version)]
-    frame = frame.drop_duplicates("request_id", keep="last").reset_index(drop=True)
-    known = OutcomeStore(settings).fetch(frame["request_id"].tolist()) if len(frame) else {}
-    ids = frame["request_id"].tolist()
+    frame = frame.drop_duplicates("decision_id", keep="last").reset_index(drop=True)
+    known = OutcomeStore(settings).fetch(frame["decision_id"].tolist()) if len(frame) else {}
+    ids = frame["decision_id"].tolist()
     frame["defaulted"] = np.array(
         [known[i].defaulted if i in known else np.nan for i in ids], dtype=np.float64
     )

@@ -6,7 +6,7 @@ Entry point (the ``credit-scoring monitor`` CLI and the Airflow monitoring DAG c
     run_monitoring(settings: Settings | None = None,
                    window_start: datetime | None = None,  # default: end - window hours
                    window_end: datetime | None = None,    # default: now (UTC)
-                   source: "auto" | "postgres" | "files" = "auto",
+                   source: "auto" | "postgres" | "embedded" = "auto",
                    alias: str = "production",
                    log_to_mlflow: bool = True) -> DriftReport
 

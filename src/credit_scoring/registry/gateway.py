@@ -83,6 +83,20 @@ def apply_http_policy(policy: HttpPolicy, environ: dict[str, str] | None = None)
             env.setdefault(key, value)
 
 
+def use_registry_credentials(settings: Settings, environ: dict[str, str] | None = None) -> None:
+    """Hand the configured registry identity to MLflow's client (process start, like the HTTP
+    policy: MLflow's REST client reads ``MLFLOW_TRACKING_USERNAME``/``_PASSWORD`` from the
+    environment only).
+
+    Set from ``CREDIT_SCORING_REGISTRY_USERNAME`` and the password (or its ``_FILE``, a mounted
+    secret) unless already given; see ``registry.access`` for the identities.
+    """
+    env = os.environ if environ is None else environ
+    if settings.registry_username and settings.registry_password is not None:
+        env.setdefault("MLFLOW_TRACKING_USERNAME", settings.registry_username)
+        env.setdefault("MLFLOW_TRACKING_PASSWORD", settings.registry_password.get_secret_value())
+
+
 def filter_value(value: str) -> str:
     """``value`` as a quoted literal of an MLflow search filter.
 
@@ -120,7 +134,9 @@ class RegistryGateway:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RegistryGateway:
-        """The gateway of the configured server (or embedded store) and registered model."""
+        """The gateway of the configured server (or embedded store) and registered model, with the
+        configured registry identity (:func:`use_registry_credentials`)."""
+        use_registry_credentials(settings)
         return cls(settings.resolved_tracking_uri, settings.model_name)
 
     # --- lookups ---------------------------------------------------------------------------------

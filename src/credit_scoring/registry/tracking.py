@@ -8,7 +8,7 @@ import mlflow
 from mlflow import MlflowClient
 
 from credit_scoring.config import Settings
-from credit_scoring.registry.gateway import apply_http_policy
+from credit_scoring.registry.gateway import apply_http_policy, use_registry_credentials
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +24,7 @@ def configure_mlflow(settings: Settings) -> str:
         settings.home.mkdir(parents=True, exist_ok=True)
         # Quieter first-time migrations of the SQLite store.
         logging.getLogger("alembic").setLevel(logging.WARNING)
+    use_registry_credentials(settings)
     uri = settings.resolved_tracking_uri
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
@@ -39,5 +40,6 @@ def configure_mlflow(settings: Settings) -> str:
 
 def client(settings: Settings) -> MlflowClient:
     """An MlflowClient bound to the configured tracking and registry URI."""
+    use_registry_credentials(settings)
     uri = settings.resolved_tracking_uri
     return MlflowClient(tracking_uri=uri, registry_uri=uri)

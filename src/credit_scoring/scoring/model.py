@@ -31,6 +31,7 @@ from credit_scoring.scoring.additive import AdditiveTables
 from credit_scoring.scoring.calibration import Calibration
 from credit_scoring.scoring.grades import MasterScale
 from credit_scoring.scoring.pairs import PairTables
+from credit_scoring.scoring.reason_text import adverse_text, side_of
 from credit_scoring.scoring.scaling import DECISIONS, ScoreScaling
 from credit_scoring.scoring.single_row import PREDICT_CONTRIB, PREDICT_RAW_SCORE, SingleRowPredictor
 
@@ -90,7 +91,6 @@ class CreditModel:
                 f"booster features {booster.feature_name()} do not match the schema's "
                 f"{self.encoder.names}"
             )
-        self._labels = [f.label for f in schema.features]
         self._categorical = frozenset(self.encoder.categorical_indices)
         n = len(self.encoder.names)
         self._contrib_one = SingleRowPredictor(booster, PREDICT_CONTRIB, n)
@@ -198,16 +198,15 @@ class CreditModel:
                 value: Any = self.encoder.category(j, raw)
             else:
                 value = None if math.isnan(raw) else raw
-            shown = (
-                "missing" if value is None else f"{value:g}" if isinstance(value, float) else value
-            )
+            feature = self.schema.features[j]
+            table = self.tables.tables[j] if isinstance(self.tables, AdditiveTables) else None
             out.append(
                 Reason(
                     feature=name,
                     value=value,
                     contribution=c,
                     points=-factor * c,
-                    reason=f"{self._labels[j]} ({shown}) raises the risk of default",
+                    reason=adverse_text(feature, value, side_of(feature, raw, table)),
                 )
             )
         return out

@@ -221,7 +221,7 @@ def test_mlflow_outage_keeps_serving_and_restart_uses_cache(
     assert restarted.post("/v1/score", json=application).status_code == 200
 
 
-def test_prediction_log_to_postgres_flushed_on_shutdown(
+def test_decisions_reach_the_postgres_ledger_by_shutdown(
     live: Any,
     registry: Registry,
     start_api: Callable[..., ApiProcess],
@@ -244,11 +244,11 @@ def test_prediction_log_to_postgres_flushed_on_shutdown(
     # uvicorn re-raises SIGTERM after its graceful shutdown, so the exit status is -15.
     assert live.stop(api.proc) in (0, -15)
     assert "Application shutdown complete" in api.logs()
-    assert "prediction log flushed" in api.logs()
+    assert "decision records all stored in the ledger" in api.logs()
     with psycopg2.connect(pg_database) as conn, conn.cursor() as cur:
         cur.execute(
-            "SELECT request_id, model_version, inputs->>'purpose', decision, latency_ms "
-            "FROM prediction_log ORDER BY id"
+            "SELECT decision_id, model_version, body::jsonb->'inputs'->>'purpose', decision, "
+            "(body::jsonb->>'latency_ms')::float FROM decision_ledger ORDER BY seq"
         )
         rows = cur.fetchall()
     conn.close()
@@ -258,3 +258,8 @@ def test_prediction_log_to_postgres_flushed_on_shutdown(
     }
     assert all(r[1] == registry.versions["good"] and r[2] == application["purpose"] for r in rows)
     assert all(r[4] > 0 for r in rows)
+    from credit_scoring.ledger.postgres import PostgresLedgerStore
+
+    store = PostgresLedgerStore(pg_database)
+    assert store.verify().ok
+    store.close()

@@ -39,7 +39,7 @@ def nothing_logged(server: MlflowServer, names: dict[str, str]) -> None:
         (lambda f: f.assign(creditability="good"), "only one class"),
         (
             lambda f: f.assign(creditability=f["creditability"].where(f.index != 0, "unknown")),
-            "unknown or missing values ['unknown']",
+            "unknown values ['unknown']",
         ),
         (lambda f: f.head(0), "has no rows"),
     ],

@@ -28,10 +28,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from scipy import stats
 
-from credit_scoring.api.prediction_log import JsonlSink
 from credit_scoring.config import Settings
 from credit_scoring.data.synthetic import generate, synthetic_schema
-from credit_scoring.predictions.record import make_row
+from credit_scoring.ledger import open_ledger
+from credit_scoring.predictions.record import DecisionRecord, make_record
 from credit_scoring.registry.gateway import RegistryGateway
 from credit_scoring.scoring.model import CreditModel
 from credit_scoring.training.pipeline import train
@@ -41,6 +41,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 CLI = str(Path(sys.executable).parent / "credit-scoring")
 DECIDED = datetime(2025, 1, 15, 10, tzinfo=UTC)
 OBSERVED = date(2025, 12, 31)
+
+
+def _append(settings: Settings, records: list[DecisionRecord]) -> None:
+    """Store decisions as the API does: in the decision ledger."""
+    store = open_ledger(settings)
+    try:
+        store.append(records)
+    finally:
+        store.close()
 
 
 def _cli(home: Path, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
@@ -57,7 +66,8 @@ def _log(settings: Settings, model: CreditModel, apps: pd.DataFrame, version: st
     records = apps[model.schema.feature_names].to_dict(orient="records")
     results = model.score(records, max_reasons=0)
     rows = [
-        make_row(
+        make_record(
+            decision_id=f"v{version}-{i}",
             request_id=f"v{version}-{i}",
             model_name=settings.model_name,
             model_version=version,
@@ -65,20 +75,22 @@ def _log(settings: Settings, model: CreditModel, apps: pd.DataFrame, version: st
             probability=res.probability,
             score=res.score,
             decision=res.decision,
+            reasons=[],
             latency_ms=1.0,
             ts=DECIDED,
         )
         for i, (rec, res) in enumerate(zip(records, results, strict=True))
     ]
-    JsonlSink(settings.prediction_log_dir).write(rows)
-    return [r["request_id"] for r in rows]
+    _append(settings, rows)
+    return [r["decision_id"] for r in rows]
 
 
 def _log_pds(
     settings: Settings, model: CreditModel, apps: pd.DataFrame, pds: np.ndarray, version: str
 ) -> list[str]:
     rows = [
-        make_row(
+        make_record(
+            decision_id=f"v{version}-{i}",
             request_id=f"v{version}-{i}",
             model_name=settings.model_name,
             model_version=version,
@@ -86,6 +98,7 @@ def _log_pds(
             probability=float(p),
             score=model.scaling.point(float(p)),
             decision=model.scaling.decision(float(p)),
+            reasons=[],
             latency_ms=1.0,
             ts=DECIDED,
         )
@@ -93,8 +106,8 @@ def _log_pds(
             zip(apps[model.schema.feature_names].to_dict(orient="records"), pds, strict=True)
         )
     ]
-    JsonlSink(settings.prediction_log_dir).write(rows)
-    return [r["request_id"] for r in rows]
+    _append(settings, rows)
+    return [r["decision_id"] for r in rows]
 
 
 def test_backtest_green_when_calibrated_red_when_not(settings: Settings, tmp_path: Path) -> None:

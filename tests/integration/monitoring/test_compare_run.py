@@ -10,18 +10,27 @@ from pathlib import Path
 
 import pytest
 
-from credit_scoring.api.prediction_log import JsonlSink
 from credit_scoring.config import Settings
 from credit_scoring.data.schema import Feature, FeatureSchema, ProtectedAttribute, Target
+from credit_scoring.ledger import open_ledger
 from credit_scoring.monitoring.compare import run_compare
 from credit_scoring.predictions import shadow
-from credit_scoring.predictions.record import make_row
+from credit_scoring.predictions.record import DecisionRecord, make_record
 from credit_scoring.registry.gateway import FEATURE_SCHEMA_FILE, RegistryGateway
 from credit_scoring.registry.tracking import configure_mlflow
 
 pytestmark = [pytest.mark.integration]
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+
+def _append(settings: Settings, records: list[DecisionRecord]) -> None:
+    """Store decisions as the API does: in the decision ledger."""
+    store = open_ledger(settings)
+    try:
+        store.append(records)
+    finally:
+        store.close()
 
 
 def test_compare_logs_on_the_challenger(settings: Settings, tmp_path: Path) -> None:
@@ -51,9 +60,11 @@ def test_compare_logs_on_the_challenger(settings: Settings, tmp_path: Path) -> N
     ages = [25] * 60 + [50] * 60
     served = ["approve"] * 120
     challenger = ["decline"] * 30 + ["approve"] * 90  # 30 young applicants flip
-    JsonlSink(settings.prediction_log_dir).write(
+    _append(
+        settings,
         [
-            make_row(
+            make_record(
+                decision_id=f"r{i}",
                 request_id=f"r{i}",
                 model_name=settings.model_name,
                 model_version=versions[0][0],
@@ -61,15 +72,16 @@ def test_compare_logs_on_the_challenger(settings: Settings, tmp_path: Path) -> N
                 probability=0.05,
                 score=650.0,
                 decision="approve",
+                reasons=[],
                 latency_ms=1.0,
                 ts=T0,
             )
             for i, age in enumerate(ages)
-        ]
+        ],
     )
     pairs = [
         {
-            "request_id": f"r{i}",
+            "decision_id": f"r{i}",
             "ts": T0,
             "model_name": settings.model_name,
             "served_version": versions[0][0],
@@ -84,8 +96,10 @@ def test_compare_logs_on_the_challenger(settings: Settings, tmp_path: Path) -> N
         }
         for i, (s, c) in enumerate(zip(served, challenger, strict=True))
     ]
-    pairs.append({**pairs[0], "request_id": "other", "shadow_version": "99"})  # not this pair
-    JsonlSink(settings.prediction_log_dir, shadow.log_file).write(pairs)  # type: ignore[arg-type]
+    pairs.append({**pairs[0], "decision_id": "other", "shadow_version": "99"})  # not this pair
+    writer = shadow.ShadowLogWriter(settings)
+    writer.write(pairs)  # type: ignore[arg-type]
+    writer.close()
 
     report = run_compare(settings, since=T0 - timedelta(hours=1), until=T0 + timedelta(hours=1))
     assert report.n_pairs == 120

@@ -13,22 +13,32 @@ import pandas as pd
 import pytest
 from pydantic import SecretStr
 
-from credit_scoring.api.prediction_log import JsonlSink, PostgresSink
 from credit_scoring.config import Settings
+from credit_scoring.ledger import open_ledger
 from credit_scoring.outcomes.intake import (
     OutcomesError,
     read_outcomes_file,
     record_outcomes,
 )
 from credit_scoring.outcomes.store import Outcome, OutcomeStore
-from credit_scoring.predictions.record import make_row
+from credit_scoring.predictions.record import DecisionRecord, make_record
 
 DECIDED = datetime(2026, 1, 10, 12, tzinfo=UTC)
 
 
+def _append(settings: Settings, records: list[DecisionRecord]) -> None:
+    """Store decisions as the API does: in the decision ledger."""
+    store = open_ledger(settings)
+    try:
+        store.append(records)
+    finally:
+        store.close()
+
+
 def _log_decisions(settings: Settings, n: int) -> list[str]:
     rows = [
-        make_row(
+        make_record(
+            decision_id=f"req-{i}",
             request_id=f"req-{i}",
             model_name=settings.model_name,
             model_version="3",
@@ -36,18 +46,14 @@ def _log_decisions(settings: Settings, n: int) -> list[str]:
             probability=0.1,
             score=600.0,
             decision="approve",
+            reasons=[],
             latency_ms=1.0,
             ts=DECIDED,
         )
         for i in range(n)
     ]
-    if settings.database_url is not None:
-        sink = PostgresSink(settings.database_url.get_secret_value())
-        sink.write(rows)
-        sink.close()
-    else:
-        JsonlSink(settings.prediction_log_dir).write(rows)
-    return [r["request_id"] for r in rows]
+    _append(settings, rows)  # PostgreSQL when the settings have a database, else SQLite
+    return [r["decision_id"] for r in rows]
 
 
 def _check_intake(settings: Settings) -> None:

@@ -8,6 +8,7 @@ import logging
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -306,24 +307,32 @@ def test_logs_are_json_with_request_id_and_no_secrets(
     assert "business" not in err  # applicant fields are not logged by default
 
 
-def test_prediction_log_written_and_flushed_on_shutdown(
+def test_decisions_recorded_in_the_ledger_by_shutdown(
     settings: Settings, source: Any, schema: FeatureSchema
 ) -> None:
+    """Every answered decision is in the embedded ledger once the app stops, with the
+    ``decision_id`` the response carried, its inputs, reasons and model version."""
+    from credit_scoring.ledger.embedded import EmbeddedLedgerStore
+
     with TestClient(create_app(settings, source_factory=lambda: source)) as c:
         _wait_ready(c)
-        c.post(
+        one = c.post(
             "/v1/score", json=example_application(schema), headers={**KEY, "X-Request-ID": "one"}
-        )
+        ).json()
         rows = {"applications": [example_application(schema)] * 3}
-        c.post("/v1/score/batch", json=rows, headers={**KEY, "X-Request-ID": "many"})
-    lines = [
-        json.loads(ln)
-        for p in settings.prediction_log_dir.glob("*.jsonl")
-        for ln in p.read_text().splitlines()
-    ]
-    assert sorted(r["request_id"] for r in lines) == ["many-0", "many-1", "many-2", "one"]
-    assert all(r["model_version"] == "1" and r["inputs"]["purpose"] == "business" for r in lines)
-    assert all(r["latency_ms"] > 0 for r in lines)
+        many = c.post("/v1/score/batch", json=rows, headers={**KEY, "X-Request-ID": "many"})
+    assert one["decision_id"] == "one"
+    assert [r["decision_id"] for r in many.json()["results"]] == ["many-0", "many-1", "many-2"]
+    store = EmbeddedLedgerStore(settings.ledger_path)
+    entries = store.entries(datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
+    assert store.verify().ok
+    store.close()
+    assert sorted(e.decision_id for e in entries) == ["many-0", "many-1", "many-2", "one"]
+    bodies = [e.body for e in entries]
+    assert all(b["model_version"] == "1" and b["inputs"]["purpose"] == "business" for b in bodies)
+    assert all(b["latency_ms"] > 0 and b["reasons"] for b in bodies)
+    assert {b["channel"] for b in bodies} == {"api", "batch"}
+    assert not list(settings.resolved_ledger_spool_dir.glob("seg-*"))
 
 
 def test_openapi_has_examples_and_security(client: TestClient) -> None:
@@ -401,3 +410,18 @@ def test_responses_match_their_documented_models(client: TestClient, schema: Fea
         body = resp.json()
         assert set(body) <= set(model.model_fields), (path, set(body) - set(model.model_fields))
         assert parsed.model_dump(mode="json", exclude_unset=True) == body, path
+
+
+def test_readyz_names_a_refused_alias_target(client: TestClient, source: Any) -> None:
+    """Ready (the previous version serves) and says which version the alias points at that was
+    refused; HEAD answers without a body."""
+    source.alias_version = "broken"
+    assert client.post("/v1/admin/reload", headers=ADMIN).status_code == 409
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    body = ready.json()
+    assert (body["model_version"], body["refused_version"]) == ("1", "broken")
+    assert "refused version broken" in body["detail"]
+    assert "credit_scoring_model_refused_version{" in client.get("/metrics").text
+    head = client.head("/readyz")
+    assert head.status_code == 200 and head.content == b""

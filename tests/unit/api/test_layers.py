@@ -1,4 +1,4 @@
-"""Layering: the API does not import monitoring; the prediction-log contract is light."""
+"""Layering: the API does not import monitoring; the decision-record contract is light."""
 
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ def test_api_does_not_import_monitoring() -> None:
 
 def test_prediction_contract_is_shared_and_light() -> None:
     record = "credit_scoring.predictions.record"
-    assert record in _imports(PACKAGE / "api" / "prediction_log.py")
-    assert record in _imports(PACKAGE / "monitoring" / "prediction_log.py")
+    assert record in _imports(PACKAGE / "api" / "service.py")
+    assert record in _imports(PACKAGE / "ledger" / "records.py")
     code = (
         f"import sys, {record}; "
         "heavy = [m for m in ('pandas', 'numpy', 'psycopg2') if m in sys.modules]; "

@@ -132,6 +132,41 @@ def test_restart_serves_cached_version_while_registry_is_down(
     ]
     assert float(errors[0].split()[1]) >= 1
 
+    # The registry answers again with the same version: the status says so (issue 13).
+    down.reachable = True
+    result = asyncio.run(restarted.reload(trigger="poll"))
+    assert result.outcome == "unchanged"
+    assert (restarted.current.version, restarted.current.source) == ("2", "registry")
+    info = metrics.render().decode()
+    assert 'source="registry"' in info and 'source="cache"' not in info
+
+
+def test_refused_alias_target_is_published(
+    settings_factory: Callable[..., Settings],
+    schema: FeatureSchema,
+    make_source: Callable[..., Any],
+) -> None:
+    source = make_source("1")
+    manager, metrics = _manager(settings_factory(), schema, source)
+    refused = "credit_scoring_model_refused_version"
+    labels = {"name": "credit-scoring", "version": "broken", "alias": "production"}
+
+    async def scenario() -> None:
+        await manager.reload(force=True)
+        assert manager.refused is None
+        source.alias_version = "broken"
+        await manager.reload(trigger="poll")
+        assert manager.refused == "broken" and manager.current.version == "1"  # type: ignore[union-attr]
+        assert metrics.registry.get_sample_value(refused, labels) == 1
+        await manager.reload(trigger="poll")  # still refused, not downloaded again
+        assert manager.refused == "broken"
+        source.alias_version = "1"  # rolled back to the served version
+        await manager.reload(trigger="poll")
+        assert manager.refused is None
+
+    asyncio.run(scenario())
+    assert metrics.registry.get_sample_value(refused, labels) is None
+
 
 def test_no_registry_no_cache_stays_unready(
     settings_factory: Callable[..., Settings],

@@ -12,7 +12,7 @@ from credit_scoring.api.app import create_app
 from credit_scoring.api.schemas import example_application
 from credit_scoring.config import Settings
 from credit_scoring.data.schema import FeatureSchema
-from credit_scoring.predictions.record import FILE_PATTERN
+from credit_scoring.ledger import open_ledger
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
@@ -36,9 +36,12 @@ def test_outcomes_endpoint(
                 "/v1/score", json=example_application(schema), headers=headers
             ).is_success
 
-        def logged() -> int:
-            files = settings.prediction_log_dir.glob(FILE_PATTERN)
-            return sum(len(f.read_text().splitlines()) for f in files)
+        def logged() -> int:  # shipped from the spool to the decision ledger
+            store = open_ledger(settings)
+            try:
+                return store.count()
+            finally:
+                store.close()
 
         while logged() < 2 and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -24,10 +24,13 @@ from credit_scoring.api.schemas import BatchResponse, ScoreResponse, example_app
 from credit_scoring.api.state import ApiState
 from credit_scoring.config import Settings
 from credit_scoring.data.schema import FeatureSchema
+from credit_scoring.ledger.embedded import EmbeddedLedgerStore
 
 pytestmark = pytest.mark.unit
 
 KEY = "key-one"
+
+T_MIN, T_MAX = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -99,7 +102,7 @@ def test_errors_are_raised_for_the_exception_handlers(
     ]
 
 
-def test_scored_applications_are_logged(
+def test_scored_applications_are_recorded(
     settings_factory: Callable[..., Settings],
     make_source: Callable[..., Any],
     schema: FeatureSchema,
@@ -115,12 +118,10 @@ def test_scored_applications_are_logged(
         api: ApiState = app.state.api
         body = orjson.dumps({"applications": [example_application(schema)] * 2})
         asyncio.run(service.score_batch(api, KEY, b"", body, _state("logged")))
-    rows = [
-        json.loads(line)
-        for path in settings.prediction_log_dir.glob("*.jsonl")
-        for line in path.read_text().splitlines()
-    ]
-    assert sorted(r["request_id"] for r in rows) == ["logged-0", "logged-1"]
+    store = EmbeddedLedgerStore(settings.ledger_path)
+    ids = sorted(e.decision_id for e in store.entries(T_MIN, T_MAX))
+    store.close()
+    assert ids == ["logged-0", "logged-1"]
 
 
 def test_as_record_is_model_dump(schema: FeatureSchema) -> None:

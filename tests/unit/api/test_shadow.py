@@ -21,7 +21,7 @@ from credit_scoring.api.app import create_app
 from credit_scoring.api.schemas import ScoreResponse, example_application
 from credit_scoring.config import Settings
 from credit_scoring.data.schema import FeatureSchema
-from credit_scoring.predictions.shadow import COLUMNS, FILE_PATTERN
+from credit_scoring.predictions.shadow import COLUMNS, FILE_PATTERN, log_dir
 from credit_scoring.scoring.model import CreditModel
 
 KEY = {"X-API-Key": "key-one"}
@@ -47,7 +47,7 @@ def _metrics(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]]
 
 def _shadow_rows(settings: Settings) -> list[dict[str, Any]]:
     rows = []
-    for path in settings.prediction_log_dir.glob(FILE_PATTERN):
+    for path in log_dir(settings).glob(FILE_PATTERN):
         rows += [json.loads(line) for line in path.read_text().splitlines() if line]
     return rows
 
@@ -102,7 +102,7 @@ def test_shadow_pairs_logged_never_returned(
         _wait(lambda: len(_shadow_rows(settings)) == 8, "8 shadow rows")
         metrics = _metrics(client)
 
-    pairs = {r["request_id"]: r for r in _shadow_rows(settings)}
+    pairs = {r["decision_id"]: r for r in _shadow_rows(settings)}
     assert set(pairs) == {"solo", *(f"b-{i}" for i in range(7))}
     assert all(tuple(r) == COLUMNS for r in pairs.values())
     expected = challenger.score(rows, max_reasons=0)

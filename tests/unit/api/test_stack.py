@@ -43,6 +43,7 @@ def test_stack_is_fastapis_without_idle_layers(
         "RequestIdMiddleware",
         "TelemetryMiddleware",
         "BodyLimitMiddleware",
+        "BodyTimeoutMiddleware",
         "ExceptionMiddleware",
         "AsyncExitStackMiddleware",
     ]

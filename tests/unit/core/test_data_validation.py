@@ -90,3 +90,64 @@ def test_empty_and_unreadable_files(tmp_path: Path) -> None:
         read_table(tmp_path / "x.xlsx") if (tmp_path / "x.xlsx").write_text("x") else None
     with pytest.raises(DataFileError, match="does not exist"):
         read_table(tmp_path / "nope.csv")
+
+
+def test_duplicate_columns_are_refused_with_their_names(
+    frame: pd.DataFrame, tmp_path: Path
+) -> None:
+    csv = tmp_path / "dupes.csv"
+    frame.iloc[:, [0, 1, 1, 2, 2]].to_csv(csv, index=False)
+    first, second = frame.columns[1], frame.columns[2]
+    with pytest.raises(
+        DataFileError, match=rf"duplicate column name\(s\) \['{first}', '{second}'\]"
+    ):
+        read_table(csv)
+    duped = pd.concat([frame, frame[["age_in_years"]]], axis=1)
+    (msg,) = problems(duped)
+    assert "duplicate column name(s) ['age_in_years']" in msg
+
+
+def test_nan_target_is_reported_as_missing_with_rows(tmp_path: Path) -> None:
+    """A numeric 0/1 target with gaps: the gaps are named, not every row as 'unknown'."""
+    from credit_scoring.data.schema import infer_schema
+
+    frame = pd.DataFrame({"x": np.arange(100.0), "y": np.tile([0.0, 1.0], 50)})
+    frame.loc[[4, 40], "y"] = np.nan
+    schema = infer_schema(frame, "y")
+    with pytest.raises(DataValidationError) as info:
+        validate_training_frame(frame, schema)
+    assert info.value.problems == ["target column 'y': missing values (rows 5, 41)"]
+    frame = frame.dropna()
+    assert validate_training_frame(frame, schema).target.sum() == 50
+
+
+def test_directory_is_not_reported_as_missing(tmp_path: Path) -> None:
+    with pytest.raises(DataFileError, match="is a directory, not a file"):
+        read_table(tmp_path)
+
+
+def test_wide_frame_validates_without_warnings() -> None:
+    """200 numeric + 200 categorical columns: no pandas PerformanceWarning (warnings are
+    errors in this suite), every bad column named."""
+    rng = np.random.default_rng(0)
+    from credit_scoring.data.schema import Feature, FeatureSchema, Target
+
+    n = 2000
+    data: dict[str, object] = {f"n{i}": rng.normal(size=n) for i in range(200)}
+    data.update({f"c{i}": rng.choice(["a", "b"], size=n) for i in range(200)})
+    data["y"] = np.tile([0, 1], n // 2)
+    frame = pd.DataFrame(data)
+    frame.loc[7, "c3"] = "zzz"
+    frame.loc[9, "n5"] = 50.0
+    features = [Feature(name=f"n{i}", type="numeric", max=10) for i in range(200)]
+    features += [
+        Feature(name=f"c{i}", type="categorical", categories=["a", "b"]) for i in range(200)
+    ]
+    schema = FeatureSchema(target=Target(name="y", positive=[1], negative=[0]), features=features)
+    with pytest.raises(DataValidationError) as info:
+        validate_training_frame(frame, schema)
+    found = info.value.problems
+    assert found == [
+        "column 'n5': fails maximum 10, e.g. ['50.0'] (rows 10)",
+        "column 'c3': fails allowed categories, e.g. ['zzz'] (rows 8)",
+    ]

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 from prometheus_client.parser import text_string_to_metric_families
 
-from credit_scoring.api.prediction_log import JsonlSink
 from credit_scoring.config import Settings
+from credit_scoring.ledger import open_ledger
 from credit_scoring.monitoring.backtest import (
     BacktestReport,
     compute_backtest,
@@ -18,10 +18,19 @@ from credit_scoring.monitoring.backtest import (
     prometheus_text,
     render_html,
 )
-from credit_scoring.predictions.record import make_row
+from credit_scoring.predictions.record import DecisionRecord, make_record
 from credit_scoring.scoring.grades import MasterScale
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _append(settings: Settings, records: list[DecisionRecord]) -> None:
+    """Store decisions as the API does: in the decision ledger."""
+    store = open_ledger(settings)
+    try:
+        store.append(records)
+    finally:
+        store.close()
 
 
 def _report(pds: np.ndarray, defaulted: np.ndarray, **kwargs: float) -> BacktestReport:
@@ -69,15 +78,16 @@ def test_too_few_outcomes_is_insufficient_data() -> None:
 
 
 def test_migration_between_two_dates(settings: Settings) -> None:
-    sink = JsonlSink(settings.prediction_log_dir)
     scale = MasterScale()
     first = {"a": 0.003, "b": 0.03, "c": 0.2, "d": 0.5}  # grades A, D, G, H
     later = {"a": 0.003, "b": 0.1, "c": 0.03, "e": 0.01}  # a stays, b D->F, c G->D, e only later
     for day, pds in ((date(2026, 1, 10), first), (date(2026, 2, 10), later)):
         ts = datetime.combine(day, datetime.min.time(), UTC)
-        sink.write(
+        _append(
+            settings,
             [
-                make_row(
+                make_record(
+                    decision_id=rid,
                     request_id=rid,
                     model_name=settings.model_name,
                     model_version="1",
@@ -85,11 +95,12 @@ def test_migration_between_two_dates(settings: Settings) -> None:
                     probability=p,
                     score=600.0,
                     decision="approve",
+                    reasons=[],
                     latency_ms=1.0,
                     ts=ts,
                 )
                 for rid, p in pds.items()
-            ]
+            ],
         )
     m = migration_between(settings, scale, date(2026, 1, 15), date(2026, 2, 15))
     assert m.n == 4  # a, b, c, d (d keeps its January grade at the later date)

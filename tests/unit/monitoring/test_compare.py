@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_scoring.api.prediction_log import JsonlSink
 from credit_scoring.config import Settings
 from credit_scoring.data.schema import Feature, FeatureSchema, ProtectedAttribute, Target
 from credit_scoring.evaluation.metrics import psi
@@ -25,7 +24,7 @@ def _pairs(served: list[str], challenger: list[str]) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     return pd.DataFrame(
         {
-            "request_id": [f"r{i}" for i in range(n)],
+            "decision_id": [f"r{i}" for i in range(n)],
             "ts": [T0] * n,
             "model_name": "credit-scoring",
             "served_version": "1",
@@ -56,7 +55,7 @@ def test_compare_counts_and_four_fifths(settings: Settings) -> None:
     young = ["approve"] * 50 + ["decline"] * 30 + ["approve"] * 10 + ["review"] * 10
     older = ["approve"] * 80 + ["decline"] * 20
     pairs = _pairs(served, young + older)
-    inputs = pd.DataFrame({"request_id": pairs["request_id"], "age": [25] * 100 + [50] * 100})
+    inputs = pd.DataFrame({"decision_id": pairs["decision_id"], "age": [25] * 100 + [50] * 100})
     settings = settings.model_copy(update={"gate_favourable_outcome": "approve"})
     report = compute_compare(
         pairs,
@@ -108,8 +107,10 @@ def test_shadow_log_round_trip(settings: Settings) -> None:
     rows = pairs.to_dict(orient="records")
     for row in rows:
         row["ts"] = T0
-    sink = JsonlSink(settings.prediction_log_dir, shadow.log_file, name="shadow-jsonl")
-    sink.write(rows)  # type: ignore[arg-type]
+    writer = shadow.ShadowLogWriter(settings)
+    writer.write(rows)  # type: ignore[arg-type]
+    writer.close()
+    assert writer.written == 2 and writer.fallback == 0
     back = read_shadow_log(settings, T0 - timedelta(hours=1), T0 + timedelta(hours=1))
     assert list(back.columns) == list(shadow.COLUMNS)
     assert back["shadow_decision"].tolist() == ["review", "decline"]

@@ -1,6 +1,6 @@
 #!/bin/sh
 # First start of the postgres volume only: create the database of the API's prediction log
-# (table prediction_log, see docs/architecture.md) next to MLflow's backend store.
+# (the decision ledger: table decision_ledger, see docs/architecture.md) next to MLflow's backend store.
 set -e
 db="${PREDICTIONS_DB:-predictions}"
 if [ "$db" != "${POSTGRES_DB:-postgres}" ]; then

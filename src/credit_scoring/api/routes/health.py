@@ -1,6 +1,9 @@
-"""``GET /healthz`` (liveness) and ``GET /readyz`` (readiness: a model is loaded)."""
+"""``GET``/``HEAD /healthz`` (liveness) and ``/readyz`` (readiness: a model is loaded; the
+detail names a version the alias points at that was refused while the previous one serves)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Response, status
 
@@ -31,4 +34,14 @@ async def readyz(manager: Manager) -> Response:
             {"status": "not_ready", "detail": manager.last_error},
             status.HTTP_503_SERVICE_UNAVAILABLE,
         )
-    return json_response({"status": "ready", "model_version": loaded.version})
+    body: dict[str, Any] = {"status": "ready", "model_version": loaded.version}
+    if manager.refused is not None:
+        # Ready (the previous version serves) but the alias points at a version refused.
+        body["detail"] = manager.last_error
+        body["refused_version"] = manager.refused
+    return json_response(body)
+
+
+# HEAD on both (load balancers and uptime checks use it); not listed twice in OpenAPI.
+for _path, _endpoint in (("/healthz", healthz), ("/readyz", readyz)):
+    router.add_api_route(_path, _endpoint, methods=["HEAD"], include_in_schema=False)

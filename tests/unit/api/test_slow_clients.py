@@ -1,0 +1,138 @@
+"""Slow clients are cut off by a real uvicorn server: header timeout, body timeout, counted."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from helpers.servers import free_port
+
+from credit_scoring.api.slow_clients import (
+    STATE_KEY,
+    BodyReadTimeout,
+    BodyTimeoutMiddleware,
+    protocol_class,
+)
+
+pytestmark = pytest.mark.unit
+
+HEADER_S, BODY_S = 0.6, 0.6
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[tuple[int, Counter[str]]]:
+    counts: Counter[str] = Counter()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        yield {STATE_KEY: lambda phase: counts.update([phase])}
+
+    app = FastAPI(lifespan=lifespan)
+    app.add_middleware(BodyTimeoutMiddleware, timeout_s=BODY_S)
+
+    @app.exception_handler(BodyReadTimeout)
+    async def body_timeout(request: Request, exc: BodyReadTimeout) -> JSONResponse:
+        request.state.on_slow_client("body")
+        return JSONResponse({"detail": str(exc)}, 408, headers={"Connection": "close"})
+
+    @app.post("/echo")
+    async def echo(request: Request) -> dict[str, int]:
+        return {"bytes": len(await request.body())}
+
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, http=protocol_class(HEADER_S), log_level="warning"
+    )
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    yield port, counts
+    srv.should_exit = True
+    thread.join(10)
+
+
+def exchange(port: int, data: bytes, wait: float = 5.0) -> tuple[bytes, float]:
+    """Send ``data``, then read until the server closes; returns (reply, seconds to close)."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.settimeout(wait)
+    t0 = time.monotonic()
+    sock.sendall(data)
+    reply = b""
+    try:
+        while chunk := sock.recv(4096):
+            reply += chunk
+    finally:
+        sock.close()
+    return reply, time.monotonic() - t0
+
+
+def test_complete_requests_are_served_on_a_kept_alive_connection(
+    server: tuple[int, Counter[str]],
+) -> None:
+    port, _ = server
+    request = b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc"
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.settimeout(5)
+    for _ in range(2):
+        sock.sendall(request)
+        assert b'{"bytes":3}' in sock.recv(4096)
+        time.sleep(HEADER_S * 1.5)  # idle between requests is keep-alive, not a header timeout
+    sock.close()
+
+
+def test_half_sent_headers_get_408_and_are_counted(server: tuple[int, Counter[str]]) -> None:
+    port, counts = server
+    before = counts["headers"]
+    reply, took = exchange(port, b"POST /echo HTTP/1.1\r\nHost: t\r\n")
+    assert reply.startswith(b"HTTP/1.1 408")
+    assert HEADER_S * 0.9 <= took < HEADER_S + 2
+    silent, _ = exchange(port, b"")
+    assert silent.startswith(b"HTTP/1.1 408")
+    assert counts["headers"] == before + 2
+
+
+def test_half_sent_body_gets_408_and_is_counted(server: tuple[int, Counter[str]]) -> None:
+    port, counts = server
+    before = counts["body"]
+    reply, took = exchange(
+        port, b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n0123"
+    )
+    assert reply.startswith(b"HTTP/1.1 408")
+    assert b"request body not received within 0.6 s" in reply
+    assert took < BODY_S + 2
+    assert counts["body"] == before + 1
+
+
+def test_many_stalled_bodies_are_all_closed_in_time(server: tuple[int, Counter[str]]) -> None:
+    port, _ = server
+    socks = []
+    for _ in range(100):
+        s = socket.create_connection(("127.0.0.1", port))
+        s.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 50\r\n\r\nxx")
+        socks.append(s)
+    deadline = time.monotonic() + BODY_S + 5
+    closed = 0
+    for s in socks:
+        s.settimeout(max(deadline - time.monotonic(), 0.01))
+        data = b""
+        try:
+            while chunk := s.recv(4096):
+                data += chunk
+            closed += data.startswith(b"HTTP/1.1 408")
+        except TimeoutError:
+            pass
+        s.close()
+    assert closed == 100
