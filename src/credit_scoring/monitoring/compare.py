@@ -11,7 +11,7 @@ champion's and whose shadow version is the challenger's, it reports the decision
 matrix, swap-in (the champion would not approve, the challenger would) and swap-out sets, the
 approval-rate delta overall and per protected group (the four-fifths rule on live applicants:
 each model's lowest group approval rate over its highest; groups come from the applicants'
-inputs in the prediction log, joined on the request id, using the challenger's feature schema),
+inputs in the decision ledger, joined on the decision id, using the challenger's feature schema),
 the PSI between the two PD distributions and a PD scatter plot. "Approved" follows
 ``CREDIT_SCORING_GATE_FAVOURABLE_OUTCOME`` (by default: not declined), like the gate.
 

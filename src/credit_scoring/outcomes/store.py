@@ -9,7 +9,7 @@ Contract (one row per decision id; the same DDL serves both databases)::
              source TEXT)                    -- file name or "api"
 
 With ``CREDIT_SCORING_DATABASE_URL`` the table lives in that PostgreSQL database, next to the
-prediction log; without it in ``<home>/outcomes.db`` (SQLite, the embedded default). An outcome is
+decision ledger; without it in ``<home>/outcomes.db`` (SQLite, the embedded default). An outcome is
 written once: a second one for the same id is refused (``ON CONFLICT DO NOTHING``) and reported
 as a duplicate by the intake, never overwritten.
 """
