@@ -213,7 +213,7 @@ def _logged(version: str) -> pd.DataFrame:
     from credit_scoring.monitoring.prediction_log import read_prediction_log
 
     frame = read_prediction_log(
-        Settings(), datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC), "files"
+        Settings(), datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC), "embedded"
     )
     return frame[frame["model_version"] == version].reset_index(drop=True)
 
@@ -235,7 +235,7 @@ def _evidence_run(env: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         "window_start": "2026-03-31T00:00:00+00:00",
         "window_end": "2026-04-01T00:00:00+00:00",
         "window_hours": None,
-        "source": "files",
+        "source": "embedded",
         "retrain": False,
         "model_name": None,
         "data_path": None,
@@ -261,7 +261,7 @@ def test_monitoring_evidence_backtest_alerts_on_red(env: dict[str, Any]) -> None
     logged = _logged(version)
     rng = np.random.default_rng(3)
     drawn = (rng.uniform(size=len(logged)) < logged["probability"].to_numpy()).astype(int)
-    _record(logged["request_id"].tolist(), drawn, datetime(2026, 3, 20, tzinfo=UTC))
+    _record(logged["decision_id"].tolist(), drawn, datetime(2026, 3, 20, tzinfo=UTC))
     run, report = _evidence_run(env)
     states = _task_states(run)
     assert str(run.state) == "success", states
@@ -274,13 +274,13 @@ def test_monitoring_evidence_backtest_alerts_on_red(env: dict[str, Any]) -> None
     reference = env["client"].get_model_version_by_alias(MODEL, "production")
     assert str(reference.version) == version
     start = datetime(2026, 3, 21, 0, 0, tzinfo=UTC)
-    before = set(_logged(version)["request_id"])
-    sample = logged.drop(columns=["request_id", "ts", "model_name", "model_version"])
+    before = set(_logged(version)["decision_id"])
+    sample = logged.drop(columns=["decision_id", "ts", "model_name", "model_version"])
     _write_window(sample.head(300), start, version)
     fresh = _logged(version)
-    fresh = fresh[~fresh["request_id"].isin(before)]
+    fresh = fresh[~fresh["decision_id"].isin(before)]
     _record(
-        fresh["request_id"].tolist(), np.ones(len(fresh), int), datetime(2026, 3, 25, tzinfo=UTC)
+        fresh["decision_id"].tolist(), np.ones(len(fresh), int), datetime(2026, 3, 25, tzinfo=UTC)
     )
     run, report = _evidence_run(env)
     states = _task_states(run)
