@@ -9,7 +9,7 @@ file ``<home>/ledger.db``. Records still in an API's spool (database down) are n
 shipped.
 
 :func:`read_prediction_log` returns one flat frame: the applicant fields as columns plus
-``request_id``, ``ts``, ``model_name``, ``model_version``, ``probability``, ``score`` and
+``decision_id``, ``ts``, ``model_name``, ``model_version``, ``probability``, ``score`` and
 ``decision``.
 """
 
