@@ -279,10 +279,10 @@ def shadow_cost(args: argparse.Namespace, work: Path, spec: tuple[Any, ...]) -> 
                     1000 * (_cpu_seconds(server.proc.pid) - cpu0) / max(res["requests"], 1)
                 )
                 runs[mode].append(res)
-        time.sleep(1)  # the shadow log flushes every 0.2 s
+        time.sleep(1)  # the shadow worker writes every 0.2 s
         shadow_rows = sum(
             len(f.read_text().splitlines())
-            for f in (homes["on"] / "predictions").glob("shadow-*.jsonl")
+            for f in (homes["on"] / "shadow-log").glob("shadow-*.jsonl")
         )
     finally:
         for server in servers.values():
