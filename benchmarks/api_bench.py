@@ -225,6 +225,100 @@ def http_batch_rows_per_s(url: str, rows: list[dict[str, Any]]) -> float:
     return best
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (from /proc, clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def shadow_cost(args: argparse.Namespace, work: Path, spec: tuple[Any, ...]) -> None:
+    """``/v1/score`` at 8 connections with the shadow challenger off and on (100% sampled; the
+    ``staging`` alias on the same version). Both servers run side by side; ``--rounds`` short
+    wrk runs alternate between them (the order flips every round) so that load from other jobs
+    on a shared machine hits both alike. Reports medians, the median of the per-round ratios and
+    the server CPU per request (process CPU time / requests: far less sensitive to the
+    machine's load than req/s). Also checks the shadow really ran (pairs logged)."""
+    cmd, env, path, body, headers = spec
+    servers: dict[str, Server] = {}
+    homes: dict[str, Path] = {}
+    try:
+        for mode in ("off", "on"):
+            port = free_port()
+            homes[mode] = work / f"shadow-{mode}"
+            run_env = {**env, "CREDIT_SCORING_HOME": str(homes[mode])}
+            if mode == "on":
+                run_env.update(
+                    CREDIT_SCORING_SHADOW_ALIAS="staging", CREDIT_SCORING_SHADOW_FRACTION="1"
+                )
+            print(f"# starting the api with the shadow {mode}...", file=sys.stderr)
+            servers[mode] = start_server(
+                f"api-shadow-{mode}",
+                [*cmd, "--port", str(port)],
+                run_env,
+                f"http://127.0.0.1:{port}{path}",
+                body,
+                headers,
+                work / f"shadow-{mode}.log",
+            )
+        metrics_url = servers["on"].url.replace(path, "/metrics")
+        deadline = time.monotonic() + 120
+        while "credit_scoring_shadow_model_info{" not in httpx.get(metrics_url).text:
+            if time.monotonic() > deadline:
+                raise TimeoutError("shadow version not loaded")
+            time.sleep(0.2)
+        for server in servers.values():
+            wrk(server, 2, 2, work)
+        runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
+        for r in range(args.rounds):
+            order = ("off", "on") if r % 2 == 0 else ("on", "off")
+            for mode in order:
+                server = servers[mode]
+                cpu0 = _cpu_seconds(server.proc.pid)
+                res = wrk(server, 8, args.duration, work)
+                res["cpu_ms_per_request"] = (
+                    1000 * (_cpu_seconds(server.proc.pid) - cpu0) / max(res["requests"], 1)
+                )
+                runs[mode].append(res)
+        time.sleep(1)  # the shadow worker writes every 0.2 s
+        shadow_rows = sum(
+            len(f.read_text().splitlines())
+            for f in (homes["on"] / "shadow-log").glob("shadow-*.jsonl")
+        )
+    finally:
+        for server in servers.values():
+            stop_server(server)
+
+    def median(values: list[float]) -> float:
+        values = sorted(values)
+        mid = len(values) // 2
+        return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+    def col(mode: str, key: str) -> list[float]:
+        return [x[key] for x in runs[mode]]
+
+    print(
+        f"Shadow challenger cost: /v1/score, 8 connections, {args.rounds} alternating rounds of "
+        f"{args.duration}s per server, both servers up side by side, same version, shadow 100%.\n"
+    )
+    print("| shadow | median req/s | median p99 ms | median CPU ms/request | req/s per round |")
+    print("|---|---|---|---|---|")
+    for mode in ("off", "on"):
+        per_round = ", ".join(f"{x:.0f}" for x in col(mode, "rps"))
+        print(
+            f"| {mode} | {median(col(mode, 'rps')):.0f} | {median(col(mode, 'p99')):.2f} "
+            f"| {median(col(mode, 'cpu_ms_per_request')):.3f} | {per_round} |"
+        )
+    rps_ratio = median([b / a for a, b in zip(col("off", "rps"), col("on", "rps"), strict=True)])
+    p99_ratio = median([b / a for a, b in zip(col("off", "p99"), col("on", "p99"), strict=True)])
+    cpu_ratio = median(col("on", "cpu_ms_per_request")) / median(col("off", "cpu_ms_per_request"))
+    print(
+        f"\nper-round ratios on/off (median): throughput {rps_ratio:.2f}x (goal >= 0.85x), "
+        f"p99 {p99_ratio:.2f}x (goal <= 1.15x); CPU per request {cpu_ratio:.2f}x; "
+        f"shadow pairs logged: {shadow_rows} of {sum(col('on', 'requests')):.0f} requests "
+        "(+ warm-up)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
@@ -235,7 +329,12 @@ def main() -> None:
         metavar="LABEL=SRC",
         help="only the api, from each source tree (a checkout's src/), interleaved",
     )
-    parser.add_argument("--rounds", type=int, default=2, help="rounds of --compare")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of --compare / --shadow")
+    parser.add_argument(
+        "--shadow",
+        action="store_true",
+        help="only the api, shadow challenger off vs on (100%%), interleaved: the shadow's cost",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install -y wrk)")
@@ -312,6 +411,13 @@ def main() -> None:
     }
     if args.compare:
         compare(args, work, servers_spec["api"])
+        return
+    if args.shadow:
+        from credit_scoring.config import Settings
+        from credit_scoring.registry.tracking import client
+
+        client(Settings(home=home)).set_registered_model_alias("credit-scoring", "staging", version)
+        shadow_cost(args, work, servers_spec["api"])
         return
     results: dict[str, dict[Any, Any]] = {}
     batch: dict[str, float] = {}

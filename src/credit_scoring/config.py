@@ -25,6 +25,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from credit_scoring.scoring.grades import MasterScale
 from credit_scoring.scoring.scaling import ScoreScaling
 
 SCALING_FIELDS = frozenset(ScoreScaling.model_fields)
@@ -152,6 +153,13 @@ class Settings(BaseSettings):
         "_DECLINE_ABOVE_PD (see ScoreScaling for meanings and defaults).",
     )
 
+    master_scale: MasterScale = Field(
+        default_factory=MasterScale,
+        description="Rating grades of newly trained versions (stored with each version as "
+        'master_scale.json), JSON: {"labels": [...], "upper_bounds": [...]}; default 8 grades '
+        "A-H (see scoring.grades).",
+    )
+
     # --- Validation gate ----------------------------------------------------------------------
     gate_min_auc: float = 0.70
     gate_min_ks: float = 0.30
@@ -194,6 +202,15 @@ class Settings(BaseSettings):
         default=30, description="Groups smaller than this are reported, not judged."
     )
     gate_max_psi: float = 0.25
+    gate_require_live_compare: bool = Field(
+        default=False,
+        description="Also require evidence from live traffic (credit-scoring compare on the "
+        "shadow pairs): at least gate_live_min_pairs pairs, flip rate at most "
+        "gate_live_max_flip_rate, four-fifths rule on live applicants. For the promotion to "
+        "production (a freshly trained version has no shadow traffic yet).",
+    )
+    gate_live_min_pairs: int = Field(default=1000, ge=1)
+    gate_live_max_flip_rate: float = Field(default=0.05, ge=0, le=1)
 
     # --- Scoring API --------------------------------------------------------------------------
     serve_alias: str = Field(default="production", description="Alias the API serves.")
@@ -238,6 +255,14 @@ class Settings(BaseSettings):
         default=False,
         description="FastAPI's native OpenTelemetry instrumentation (traces, metrics and logs to "
         "the OpenTelemetry providers configured in the process).",
+    )
+    shadow_alias: str | None = Field(
+        default=None,
+        description="Alias of a challenger version the API also scores live traffic with, after "
+        "the response is sent (logged beside the served record, never returned); unset: off.",
+    )
+    shadow_fraction: float = Field(
+        default=1.0, ge=0, le=1, description="Share of requests also scored by the shadow."
     )
     api_log_level: str = Field(default="INFO", description="Log level of the scoring API.")
     api_header_timeout_s: float = Field(
@@ -324,6 +349,29 @@ class Settings(BaseSettings):
         ge=0,
         le=1,
         description="Absolute change of any decision's rate above this (and significant) is drift.",
+    )
+
+    # --- Outcomes and backtesting ---------------------------------------------------------------
+    outcome_window_days: int = Field(
+        default=365,
+        ge=1,
+        description="Performance window of the PDs: outcomes observed later than this after the "
+        "decision are rejected as late.",
+    )
+    backtest_amber_below: float = Field(
+        default=0.05, gt=0, lt=1, description="Backtest p-value below this: amber (95% level)."
+    )
+    backtest_red_below: float = Field(
+        default=0.001, gt=0, lt=1, description="Backtest p-value below this: red (99.9% level)."
+    )
+    backtest_min_outcomes: int = Field(
+        default=100, ge=1, description="Fewer decisions with outcomes: insufficient data."
+    )
+    backtest_max_estimated_auc_drop: float = Field(
+        default=0.05,
+        ge=0,
+        description="Alert when the estimated AUC (CBPE) of recent decisions falls more than "
+        "this below the version's holdout AUC.",
     )
 
     @classmethod

@@ -208,6 +208,87 @@ def test_monitoring_small_window_is_insufficient_data(env: dict[str, Any], tmp_p
     assert _task_states(run)["no_retraining"] == "success"
 
 
+def _logged(version: str) -> pd.DataFrame:
+    from credit_scoring.config import Settings
+    from credit_scoring.monitoring.prediction_log import read_prediction_log
+
+    frame = read_prediction_log(
+        Settings(), datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC), "embedded"
+    )
+    return frame[frame["model_version"] == version].reset_index(drop=True)
+
+
+def _record(ids: list[str], defaulted: np.ndarray, observed: datetime) -> None:
+    from credit_scoring.config import Settings
+    from credit_scoring.outcomes.intake import record_outcomes
+    from credit_scoring.outcomes.store import Outcome
+
+    outcomes = [Outcome(i, int(d), observed.date()) for i, d in zip(ids, defaulted, strict=True)]
+    report = record_outcomes(Settings(), outcomes, source="test")
+    assert report.recorded == len(ids), report.as_dict()
+
+
+def _evidence_run(env: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    # Every param given: dag.test() keeps the previous run's values of the params it is not given.
+    conf = {
+        "evidence": True,
+        "window_start": "2026-03-31T00:00:00+00:00",
+        "window_end": "2026-04-01T00:00:00+00:00",
+        "window_hours": None,
+        "source": "embedded",
+        "retrain": False,
+        "model_name": None,
+        "data_path": None,
+        "target": None,
+        "schema_path": None,
+    }
+    run = _run(env["dagbag"], "credit_scoring_monitoring", conf)
+    exp = env["client"].get_experiment_by_name(f"{MODEL}-monitoring")
+    latest = env["client"].search_runs(
+        [exp.experiment_id], "tags.kind = 'backtest'", order_by=["attributes.start_time DESC"]
+    )[0]
+    report = json.loads(
+        Path(
+            env["client"].download_artifacts(latest.info.run_id, "backtest/report.json")
+        ).read_text()
+    )
+    return run, report
+
+
+def test_monitoring_evidence_backtest_alerts_on_red(env: dict[str, Any]) -> None:
+    version = str(env["staging"])  # production since the promotion test
+    # Outcomes drawn from the served PDs themselves: calibrated by construction, no alert.
+    logged = _logged(version)
+    rng = np.random.default_rng(3)
+    drawn = (rng.uniform(size=len(logged)) < logged["probability"].to_numpy()).astype(int)
+    _record(logged["decision_id"].tolist(), drawn, datetime(2026, 3, 20, tzinfo=UTC))
+    run, report = _evidence_run(env)
+    states = _task_states(run)
+    assert str(run.state) == "success", states
+    assert states["backtest"] == "success" and states["evidence_alert"] == "success"
+    assert states["compare_challenger"] == "skipped"  # staging == production: no challenger
+    assert report["model_version"] == version and report["n_with_outcome"] == len(logged)
+    assert report["status"] != "red", report["grades"]
+
+    # A new month where the low-PD applicants all default: the backtest goes red, the alert fires.
+    reference = env["client"].get_model_version_by_alias(MODEL, "production")
+    assert str(reference.version) == version
+    start = datetime(2026, 3, 21, 0, 0, tzinfo=UTC)
+    before = set(_logged(version)["decision_id"])
+    sample = logged.drop(columns=["decision_id", "ts", "model_name", "model_version"])
+    _write_window(sample.head(300), start, version)
+    fresh = _logged(version)
+    fresh = fresh[~fresh["decision_id"].isin(before)]
+    _record(
+        fresh["decision_id"].tolist(), np.ones(len(fresh), int), datetime(2026, 3, 25, tzinfo=UTC)
+    )
+    run, report = _evidence_run(env)
+    states = _task_states(run)
+    assert str(run.state) == "failed"
+    assert states["backtest"] == "success" and states["evidence_alert"] == "failed"
+    assert report["status"] == "red" and any("backtest red" in a for a in report["alerts"])
+
+
 def test_training_dag_fails_with_the_gate_reasons(
     env: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -37,6 +37,7 @@ from credit_scoring.api.schemas import (
     build_batch_model,
     example_application,
 )
+from credit_scoring.api.shadow import ShadowScorer
 from credit_scoring.api.slow_clients import BodyTimeoutMiddleware
 from credit_scoring.api.stack import ScoringFastAPI
 from credit_scoring.api.state import ApiState, bundled_schema_path
@@ -45,6 +46,7 @@ from credit_scoring.data.schema import FeatureSchema
 from credit_scoring.decisions.review import OverrideMetrics
 from credit_scoring.ledger.metrics import LedgerCollector
 from credit_scoring.ledger.recorder import open_recorder
+from credit_scoring.predictions.shadow import ShadowLogWriter
 
 __all__ = ["bundled_schema_path", "create_app"]
 
@@ -54,15 +56,24 @@ def create_app(
     *,
     source_factory: Callable[[], ModelSource] | None = None,
     loader: Callable[[Path], ScoringModel] | None = None,
+    shadow_source_factory: Callable[[], ModelSource] | None = None,
 ) -> FastAPI:
     """Build the scoring API; refuses (``AuthConfigError``) when no key is configured.
 
     ``source_factory``/``loader`` replace the MLflow registry and the ``CreditModel`` loader
-    (used by unit tests); by default the app serves ``models:/<model_name>@<serve_alias>``.
+    (used by unit tests; ``shadow_source_factory`` is the shadow's, default ``source_factory``);
+    by default the app serves ``models:/<model_name>@<serve_alias>`` and, with ``shadow_alias``,
+    also scores ``models:/<model_name>@<shadow_alias>`` in the shadow
+    (:mod:`credit_scoring.api.shadow`).
     """
     settings = settings or get_settings()
     configure_logging(settings.api_log_level)
-    api = build_state(settings, source_factory=source_factory, loader=loader)
+    api = build_state(
+        settings,
+        source_factory=source_factory,
+        loader=loader,
+        shadow_source_factory=shadow_source_factory,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
@@ -105,6 +116,7 @@ def build_state(
     *,
     source_factory: Callable[[], ModelSource] | None = None,
     loader: Callable[[Path], ScoringModel] | None = None,
+    shadow_source_factory: Callable[[], ModelSource] | None = None,
 ) -> ApiState:
     """The app's shared state: request models from the feature schema, keys, metrics, the
     decision recorder (not started) and the model manager factory."""
@@ -118,6 +130,22 @@ def build_state(
     manager_kwargs: dict[str, Any] = {"source_factory": source_factory}
     if loader is not None:
         manager_kwargs["loader"] = loader
+    shadow_alias = settings.shadow_alias
+
+    def new_shadow() -> ShadowScorer:
+        kwargs = dict(manager_kwargs)
+        if shadow_source_factory is not None:
+            kwargs["source_factory"] = shadow_source_factory
+        manager = ModelManager(
+            settings, schema, metrics, **kwargs, alias=shadow_alias, role="shadow"
+        )
+        return ShadowScorer(
+            manager,
+            ShadowLogWriter(settings),
+            metrics,
+            fraction=settings.shadow_fraction,
+        )
+
     return ApiState(
         settings=settings,
         schema=schema,
@@ -128,6 +156,7 @@ def build_state(
         metrics=metrics,
         recorder=recorder,
         new_manager=lambda: ModelManager(settings, schema, metrics, **manager_kwargs),
+        new_shadow=new_shadow if shadow_alias else None,
         overrides=OverrideMetrics(metrics.registry, metrics.decisions),
     )
 

@@ -115,6 +115,47 @@ class ApiMetrics:
             registry=r,
         )
 
+        # --- shadow challenger (scored after the response, never returned) ---------------------
+        self.shadow_decisions = Counter(
+            "credit_scoring_shadow_decisions",
+            "Applications scored by the shadow challenger, by its decision and version.",
+            ["decision", "model_version"],
+            registry=r,
+        )
+        self.shadow_agreement = Counter(
+            "credit_scoring_shadow_agreement",
+            "Shadow pairs by whether the challenger's decision equals the served one "
+            "(outcome agree/disagree).",
+            ["outcome"],
+            registry=r,
+        )
+        self.shadow_flips = Counter(
+            "credit_scoring_shadow_flips",
+            "Shadow pairs where approve and decline swap (approve_to_decline: served approve, "
+            "challenger decline; decline_to_approve: the reverse).",
+            ["direction"],
+            registry=r,
+        )
+        self.shadow_errors = Counter(
+            "credit_scoring_shadow_errors",
+            "Shadow scoring problems by stage (registry, score, no_model, dropped, log); serving "
+            "is never affected.",
+            ["stage"],
+            registry=r,
+        )
+        self.shadow_reloads = Counter(
+            "credit_scoring_shadow_model_reloads",
+            "Shadow model reload attempts by outcome (swapped, unchanged, failed).",
+            ["outcome", "trigger"],
+            registry=r,
+        )
+        self.shadow_model_info = Gauge(
+            "credit_scoring_shadow_model_info",
+            "The shadow challenger version (value 1).",
+            ["name", "version", "alias", "run_id", "source"],
+            registry=r,
+        )
+
     def decision(self, decision: str, version: str) -> Any:
         """The ``decisions`` counter child of one (decision, version), looked up once."""
         child = self._decision_children.get((decision, version))
@@ -129,6 +170,13 @@ class ApiMetrics:
         self.model_info.clear()
         self.model_info.labels(name, version, alias, run_id, source).set(1)
         self.model_loaded.set(1)
+
+    def set_shadow_model(
+        self, name: str, version: str, alias: str, run_id: str, source: str
+    ) -> None:
+        """Publish the shadow challenger's version."""
+        self.shadow_model_info.clear()
+        self.shadow_model_info.labels(name, version, alias, run_id, source).set(1)
 
     def render(self) -> bytes:
         """The text exposition format."""

@@ -105,13 +105,13 @@ class MlflowModelSource:
     when the :class:`ModelManager` is built, see ``registry.gateway``).
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, alias: str | None = None) -> None:
         # deferred: importing mlflow costs seconds
         from credit_scoring.registry.gateway import RegistryGateway
 
         self.registry = RegistryGateway.from_settings(settings)
         self.name = settings.model_name
-        self.alias = settings.serve_alias
+        self.alias = alias or settings.serve_alias
 
     def resolve(self) -> VersionRef:
         mv = self.registry.version_by_alias(self.alias)
@@ -250,7 +250,12 @@ class ReloadResult:
 
 
 class ModelManager:
-    """Owns the served model: initial load with retries, polling, reloads and the cache."""
+    """Owns the served model: initial load with retries, polling, reloads and the cache.
+
+    ``role="shadow"`` manages the shadow challenger (``alias`` = ``CREDIT_SCORING_SHADOW_ALIAS``)
+    the same way, publishing to the ``credit_scoring_shadow_*`` metrics instead of the served
+    model's, so a failing shadow version never shows up as a serving problem.
+    """
 
     def __init__(
         self,
@@ -259,23 +264,32 @@ class ModelManager:
         metrics: ApiMetrics,
         source_factory: Callable[[], ModelSource] | None = None,
         loader: Callable[[Path], ScoringModel] = default_loader,
+        *,
+        alias: str | None = None,
+        role: Literal["served", "shadow"] = "served",
     ) -> None:
         self.settings = settings
         self.schema = schema
         self.metrics = metrics
         self.loader = loader
+        self.alias = alias or settings.serve_alias
+        self.role = role
+        served = role == "served"
+        self._reloads = metrics.reloads if served else metrics.shadow_reloads
+        self._registry_errors = metrics.registry_errors if served else metrics.shadow_errors
         if source_factory is None:
             from credit_scoring.registry.gateway import apply_http_policy
 
             # Process start (the app's lifespan), never at reload: fail fast against MLflow.
             apply_http_policy("serving")
-            source_factory = lambda: MlflowModelSource(settings)  # noqa: E731
+            model_alias = self.alias
+            source_factory = lambda: MlflowModelSource(settings, model_alias)  # noqa: E731
         self._source_factory = source_factory
         self._source: ModelSource | None = None
         self.cache = ModelCache(settings.resolved_model_cache_dir, settings.model_name)
         self.current: LoadedModel | None = None
         self.last_error: str | None = (
-            f"loading models:/{settings.model_name}@{settings.serve_alias} "
+            f"loading models:/{settings.model_name}@{self.alias} "
             f"from {settings.resolved_tracking_uri}"
         )
         self._lock = asyncio.Lock()
@@ -288,7 +302,9 @@ class ModelManager:
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
         """Start the background loader/poller on the running event loop."""
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="model-manager")
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name=f"model-manager-{self.role}"
+        )
 
     async def stop(self) -> None:
         """Stop the background task."""
@@ -336,7 +352,7 @@ class ModelManager:
         async with self._lock:
             result = await asyncio.to_thread(self._reload_blocking, force)
         if result.outcome != "unchanged" or trigger != "poll":
-            self.metrics.reloads.labels(result.outcome, trigger).inc()
+            self._reloads.labels(result.outcome, trigger).inc()
         if result.outcome == "swapped":
             logger.info(
                 "model swapped: %s -> %s (%s)",
@@ -354,12 +370,15 @@ class ModelManager:
 
     def _reload_blocking(self, force: bool) -> ReloadResult:
         previous = self.current.version if self.current else None
-        name, alias = self.settings.model_name, self.settings.serve_alias
+        name, alias = self.settings.model_name, self.alias
         try:
             source = self._source_or_create()
             ref = source.resolve()
         except Exception as exc:
-            self.metrics.registry_errors.inc()
+            if self.role == "served":
+                self._registry_errors.inc()
+            else:
+                self._registry_errors.labels("registry").inc()
             detail = (
                 f"cannot resolve models:/{name}@{alias} at {self.settings.resolved_tracking_uri}: "
                 f"{_short(exc)}"
@@ -451,7 +470,7 @@ class ModelManager:
         return model
 
     def _load_from_cache(self) -> None:
-        found = self.cache.last_served(self.settings.serve_alias)
+        found = self.cache.last_served(self.alias)
         if found is None:
             return
         vdir, meta = found
@@ -479,6 +498,8 @@ class ModelManager:
     def _set_refused(self, version: str | None) -> None:
         """Publish (or clear) the refused version the alias points at."""
         self.refused = version
+        if self.role != "served":
+            return  # the served model's gauge; a refused shadow only counts its errors
         self.metrics.refused_version.clear()
         if version is not None:
             name, alias = self.settings.model_name, self.settings.serve_alias
@@ -488,9 +509,8 @@ class ModelManager:
         # A single attribute assignment: requests that already read `current` keep the old model.
         self.current = loaded
         self.last_error = None
-        self.metrics.set_model(
-            loaded.name, loaded.version, loaded.alias, loaded.run_id or "", loaded.source
-        )
+        publish = self.metrics.set_model if self.role == "served" else self.metrics.set_shadow_model
+        publish(loaded.name, loaded.version, loaded.alias, loaded.run_id or "", loaded.source)
         if confirm:
             return
         # Move everything alive now (MLflow, pandas, the model...) to the permanent generation:

@@ -119,6 +119,9 @@ class ScoreOut(BaseModel):
     probability: float = Field(description="Probability of default (PD), 0..1.")
     score: float = Field(description="Score points (higher is better).")
     decision: Literal["approve", "review", "decline"]
+    grade: str = Field(
+        description="Rating grade of the PD on the version's master scale (A = lowest risk)."
+    )
     reasons: list[ReasonOut] = Field(description="Top adverse reason codes, strongest first.")
 
 

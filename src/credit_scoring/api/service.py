@@ -98,6 +98,7 @@ def result_dict(res: Any) -> dict[str, Any]:
         "probability": res.probability,
         "score": res.score,
         "decision": res.decision,
+        "grade": res.grade,
         "reasons": [
             {
                 "feature": r.feature,

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from credit_scoring.api.auth import KeyChecker
 from credit_scoring.api.metrics import ApiMetrics
 from credit_scoring.api.model_manager import LoadedModel, ModelManager
+from credit_scoring.api.shadow import ShadowScorer
 from credit_scoring.api.slow_clients import STATE_KEY
 from credit_scoring.config import Settings
 from credit_scoring.data.schema import FeatureSchema
@@ -53,8 +54,11 @@ class ApiState:
     recorder: DecisionRecorder
     new_manager: Callable[[], ModelManager]
     overrides: OverrideMetrics
+    #: Builds the shadow challenger when ``CREDIT_SCORING_SHADOW_ALIAS`` is set.
+    new_shadow: Callable[[], ShadowScorer] | None = None
     #: Set while the app runs (:meth:`running`); a new one per lifespan.
     manager: ModelManager | None = field(default=None, init=False)
+    shadow: ShadowScorer | None = field(default=None, init=False)
 
     def serving(self, request_state: dict[str, Any]) -> LoadedModel:
         """The loaded model (503 before the first load); records its version on the request."""
@@ -92,6 +96,9 @@ class ApiState:
         # The database is never waited for here: records go to the spool, the shipper retries.
         await anyio.to_thread.run_sync(self.recorder.start)
         manager.start()
+        shadow = self.shadow = self.new_shadow() if self.new_shadow is not None else None
+        if shadow is not None:
+            await self._start_shadow(shadow)
         settings = self.settings
         logger.info(
             "scoring API started: serving models:/%s@%s from %s",
@@ -103,11 +110,26 @@ class ApiState:
             yield {STATE_KEY: self.slow_client}
         finally:
             await manager.stop()
+            if shadow is not None:
+                await shadow.manager.stop()
+                await anyio.to_thread.run_sync(shadow.close)
+                self.shadow = None
             shipped = await anyio.to_thread.run_sync(self.recorder.close)
             logger.info(
                 "scoring API stopped; decision records %s",
                 "all stored in the ledger" if shipped else "kept in the spool for the next start",
             )
+
+    async def _start_shadow(self, shadow: ShadowScorer) -> None:
+        # The shadow log's table is created by its writer on its first batch (its own thread).
+        shadow.start()
+        shadow.manager.start()
+        logger.info(
+            "shadow challenger: models:/%s@%s on %.0f%% of requests (never returned)",
+            self.settings.model_name,
+            shadow.manager.alias,
+            100 * shadow.fraction,
+        )
 
     def slow_client(self, phase: str) -> None:
         """Count a client cut off for sending its headers or body too slowly."""

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, cast
 
@@ -51,12 +51,15 @@ def _user_errors() -> Iterator[None]:
 
     try:
         yield
+    except (KeyError, IndexError):
+        raise  # LookupErrors of a bug, not of the user's input: keep the traceback
     except (
         DataValidationError,
         DataFileError,
         PromotionError,
         GateError,
         FileNotFoundError,
+        LookupError,
         ValueError,
     ) as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
@@ -366,6 +369,181 @@ def monitor(
     console.print(f"drift status: [bold]{report.status}[/] · {report.message}")
     if report.drift_detected:
         raise typer.Exit(EXIT_DRIFT)
+
+
+@app.command()
+def outcomes(
+    data: Annotated[
+        Path,
+        typer.Option(
+            help="CSV or Parquet: decision_id, defaulted, observation_date (see docs/evidence.md)."
+        ),
+    ],
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Record realised outcomes of logged decisions; rejected rows are listed with a reason."""
+    from credit_scoring.outcomes.intake import read_outcomes_file, record_outcomes
+
+    settings = _settings()
+    report = _run(lambda: record_outcomes(settings, read_outcomes_file(data), source=data.name))
+    if json_output:
+        out.print_json(json.dumps(report.as_dict()))
+        return
+    console.print(
+        f"{report.received} received · [green]{report.recorded} recorded[/] · "
+        f"{report.rejected_count} rejected ({report.store})"
+    )
+    for reason, ids in report.rejected.items():
+        if ids:
+            shown = ", ".join(ids[:10]) + (" ..." if len(ids) > 10 else "")
+            console.print(f"  [yellow]{reason}[/]: {len(ids)} ({shown})", highlight=False)
+
+
+def _date_range(text: str, what: str) -> tuple[date, date]:
+    """``FROM..TO`` (ISO dates) as a pair of dates."""
+    parts = text.split("..")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        first, second = date.fromisoformat(parts[0]), date.fromisoformat(parts[1])
+    except ValueError:
+        raise ValueError(f"{what} must be FROM..TO with ISO dates, got {text!r}") from None
+    if second <= first:
+        raise ValueError(f"{what}: {second} is not after {first}")
+    return first, second
+
+
+def _window(text: str | None) -> tuple[datetime | None, datetime | None]:
+    """``--window``: ``<N>d`` (the last N days) or ``FROM..TO`` (decision dates, TO exclusive)."""
+    if not text:
+        return None, None
+    if text.endswith("d") and text[:-1].isdigit():
+        end = datetime.now(UTC)
+        return end - timedelta(days=int(text[:-1])), end
+    first, second = _date_range(text, "--window")
+    return (
+        datetime.combine(first, datetime.min.time(), UTC),
+        datetime.combine(second, datetime.min.time(), UTC),
+    )
+
+
+@app.command()
+def backtest(
+    version: Annotated[
+        int | None, typer.Option(help="Version (default: the one holding --alias).")
+    ] = None,
+    window: Annotated[
+        str | None,
+        typer.Option(
+            help="Decisions backtested: '<N>d' (last N days) or 'YYYY-MM-DD..YYYY-MM-DD' "
+            "(default: the last two performance windows)."
+        ),
+    ] = None,
+    migration: Annotated[
+        str | None,
+        typer.Option(help="Grade migration matrix between two dates: 'YYYY-MM-DD..YYYY-MM-DD'."),
+    ] = None,
+    alias: Annotated[str, typer.Option(help="Alias used without --version.")] = "production",
+    no_log: Annotated[
+        bool, typer.Option("--no-log", help="Do not log the report to MLflow.")
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """PD backtest per rating grade on realised outcomes; exit 4 when red."""
+    from credit_scoring.monitoring.backtest import run_backtest
+
+    settings = _settings()
+
+    def go() -> Any:
+        start, end = _window(window)
+        pair = _date_range(migration, "--migration") if migration else None
+        return run_backtest(
+            settings,
+            version=str(version) if version is not None else None,
+            window_start=start,
+            window_end=end,
+            migration=pair,
+            alias=alias,
+            log_to_mlflow=not no_log,
+        )
+
+    report = _run(go)
+    if json_output:
+        out.print_json(report.to_json())
+    else:
+        table = Table(title=f"PD backtest {report.model_name} v{report.model_version}")
+        for col in ("grade", "n", "defaults", "observed", "mean PD", "Jeffreys p", "light"):
+            table.add_column(col, justify="right")
+        for g in report.grades:
+            if g["n"]:
+                table.add_row(
+                    g["grade"],
+                    str(g["n"]),
+                    str(g["defaults"]),
+                    f"{g['observed_default_rate']:.2%}",
+                    f"{g['mean_pd']:.2%}",
+                    f"{g['jeffreys_p']:.3g}",
+                    g["light"],
+                )
+        out.print(table)
+        if report.realised and report.realised.auc:
+            auc = report.realised.auc
+            out.print(f"realised AUC {auc.estimate:.3f} [{auc.lower:.3f}, {auc.upper:.3f}]")
+        if report.estimated_pending and report.estimated_pending.expected_auc:
+            out.print(
+                f"estimated AUC of {report.n_pending} pending decisions "
+                f"{report.estimated_pending.expected_auc:.3f}"
+            )
+    for alert in report.alerts:
+        console.print(f"[yellow]alert:[/] {alert}", highlight=False)
+    console.print(
+        f"backtest status: [bold]{report.status}[/]"
+        + (f" · MLflow run {report.mlflow_run_id}" if report.mlflow_run_id else "")
+    )
+    if report.red:
+        raise typer.Exit(EXIT_DRIFT)
+
+
+@app.command()
+def compare(
+    champion: Annotated[str, typer.Option(help="Alias of the served champion.")] = "production",
+    challenger: Annotated[str, typer.Option(help="Alias of the shadow challenger.")] = "staging",
+    since: Annotated[
+        datetime | None,
+        typer.Option(help="Pairs logged from (UTC); default: the last monitoring window."),
+    ] = None,
+    until: Annotated[datetime | None, typer.Option(help="Pairs logged until (UTC).")] = None,
+    no_log: Annotated[
+        bool, typer.Option("--no-log", help="Do not log the report to MLflow.")
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Challenger report from the shadow pairs of live traffic (agreement, swaps, fairness)."""
+    from credit_scoring.monitoring.compare import run_compare
+
+    settings = _settings()
+    report = _run(
+        lambda: run_compare(
+            settings, champion, challenger, since=since, until=until, log_to_mlflow=not no_log
+        )
+    )
+    if json_output:
+        out.print_json(report.to_json())
+        return
+    out.print(
+        f"{report.n_pairs} pairs · v{report.champion_version} ({champion}) vs "
+        f"v{report.challenger_version} ({challenger})"
+    )
+    if report.n_pairs:
+        out.print(
+            f"agreement {report.agreement_rate:.1%} · flips {report.flip_rate:.2%} · swap-in "
+            f"{report.swap_in} · swap-out {report.swap_out} · approval delta "
+            f"{report.approval_rate_delta:+.1%} · PD PSI {report.pd_psi:.3f}"
+        )
+    for f in report.fairness:
+        out.print(f"four-fifths {f.attribute}: challenger ratio {f.challenger_ratio} ({f.passes})")
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
 
 
 @app.command()

@@ -260,6 +260,24 @@ class LedgerStore(ABC):
             return None
         return DecisionHistory(decisions[0], [e for e in entries if e.kind == "review"])
 
+    def decisions(self, decision_ids: Iterable[str]) -> dict[str, LedgerEntry]:
+        """The ``decision`` entries among ``decision_ids`` (unknown ids are absent), queried in
+        chunks: what outcomes are joined to."""
+        ids = list(dict.fromkeys(decision_ids))
+        found: dict[str, LedgerEntry] = {}
+        with self._lock, self._transaction(serialised=False) as cur:
+            for i in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[i : i + _IN_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                cur.execute(
+                    self._sql(f"{_SELECT} WHERE kind = 'decision' AND decision_id IN ({marks})"),
+                    chunk,
+                )
+                for row in cur.fetchall():
+                    entry = self._entry(row)
+                    found[entry.decision_id] = entry
+        return found
+
     def entries(
         self,
         start: datetime,

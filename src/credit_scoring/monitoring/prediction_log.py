@@ -9,7 +9,8 @@ file ``<home>/ledger.db``. Records still in an API's spool (database down) are n
 shipped.
 
 :func:`read_prediction_log` returns one flat frame: the applicant fields as columns plus
-``ts``, ``model_name``, ``model_version``, ``probability``, ``score`` and ``decision``.
+``decision_id``, ``ts``, ``model_name``, ``model_version``, ``probability``, ``score`` and
+``decision``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,15 @@ Source = Literal["auto", "postgres", "embedded"]
 SOURCES: tuple[str, ...] = ("auto", "postgres", "embedded")
 
 #: Columns of the log besides the applicant inputs.
-LOG_COLUMNS = ["ts", "model_name", "model_version", "probability", "score", "decision"]
+LOG_COLUMNS = [
+    "decision_id",
+    "ts",
+    "model_name",
+    "model_version",
+    "probability",
+    "score",
+    "decision",
+]
 
 
 class PredictionLogError(ValueError):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -38,6 +39,9 @@ from credit_scoring.registry.gateway import (
     REFERENCE,
     RegistryGateway,
 )
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 
 def load_reference(
@@ -67,8 +71,11 @@ def load_reference(
     return reference, schema, str(mv.version), str(mv.run_id)
 
 
-def log_report(report: DriftReport, settings: Settings) -> str:
-    """Log the report (JSON, HTML, plots, headline metrics) to MLflow; returns the run id."""
+def start_monitoring_run(
+    settings: Settings, run_name: str, tags: dict[str, str]
+) -> tuple[MlflowClient, str]:
+    """A new run in experiment ``<experiment_name>-monitoring`` (created if needed): the client
+    and the run id (drift, backtest and estimation runs all go there)."""
     client = RegistryGateway.from_settings(settings).client
     name = f"{settings.experiment_name}-monitoring"
     experiment = client.get_experiment_by_name(name)
@@ -77,10 +84,16 @@ def log_report(report: DriftReport, settings: Settings) -> str:
         if experiment is not None
         else client.create_experiment(name, artifact_location=_monitoring_artifacts(settings))
     )
-    run = client.create_run(
-        exp_id,
-        run_name=f"drift {report.window_start:%Y-%m-%d %H:%M} - {report.window_end:%Y-%m-%d %H:%M}",
-        tags={
+    run = client.create_run(exp_id, run_name=run_name, tags=tags)
+    return client, str(run.info.run_id)
+
+
+def log_report(report: DriftReport, settings: Settings) -> str:
+    """Log the report (JSON, HTML, plots, headline metrics) to MLflow; returns the run id."""
+    client, run_id = start_monitoring_run(
+        settings,
+        f"drift {report.window_start:%Y-%m-%d %H:%M} - {report.window_end:%Y-%m-%d %H:%M}",
+        {
             "model_name": report.model_name,
             "model_version": report.model_version or "",
             "reference_run_id": report.reference_run_id or "",
@@ -88,7 +101,6 @@ def log_report(report: DriftReport, settings: Settings) -> str:
             "drift_detected": str(report.drift_detected).lower(),
         },
     )
-    run_id: str = run.info.run_id
     report.mlflow_run_id = run_id
     metrics: dict[str, float] = {
         "n_current": report.n_current,

@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # importing mlflow costs seconds: the API builds a gateway la
 MODEL_ARTIFACT = "model"  # the logged pyfunc model (``name=`` of ``log_model``)
 FEATURE_SCHEMA_FILE = "feature_schema.json"
 SCALING_FILE = "scaling.json"
+MASTER_SCALE_FILE = "master_scale.json"  # rating grades (also inside the model's metadata)
 HOLDOUT_DIR = "holdout"
 HOLDOUT_FILE = "holdout.parquet"
 HOLDOUT = f"{HOLDOUT_DIR}/{HOLDOUT_FILE}"
@@ -49,6 +50,8 @@ SCORECARD_DIR = "scorecard"
 SCORECARD_TABLE_FILE = "scorecard_table.csv"
 VALIDATION_DIR = "validation"  # gate report and model card
 DRIFT_DIR = "drift"  # artifacts of a monitoring run
+BACKTEST_DIR = "backtest"  # artifacts of a backtest run
+COMPARE_DIR = "compare"  # challenger report from shadow traffic (on the challenger's run)
 
 # --- tags ---------------------------------------------------------------------------------------
 IDEMPOTENCY_TAG = "idempotency_key"

@@ -7,6 +7,7 @@ stored inside an MLflow pyfunc model directory (``artifacts/booster.txt`` and
 ``artifacts/credit_model.json``), so ``mlflow.pyfunc.load_model`` and ``mlflow models serve``
 work too, through ``scoring.pyfunc.CreditScoringPyfunc``. Its parts live next to it:
 ``scoring.calibration`` (Platt), ``scoring.scaling`` (points and decisions),
+``scoring.grades`` (the master scale: PD -> rating grade),
 ``scoring.single_row`` (LightGBM's one-row C-API path). Nothing here imports training or mlflow.
 """
 
@@ -28,6 +29,7 @@ from credit_scoring.data.schema import FeatureSchema
 from credit_scoring.features.encoding import FeatureEncoder
 from credit_scoring.scoring.additive import AdditiveTables
 from credit_scoring.scoring.calibration import Calibration
+from credit_scoring.scoring.grades import MasterScale
 from credit_scoring.scoring.pairs import PairTables
 from credit_scoring.scoring.reason_text import adverse_text, side_of
 from credit_scoring.scoring.scaling import DECISIONS, ScoreScaling
@@ -55,12 +57,13 @@ class Reason:
 
 @dataclass(frozen=True)
 class ScoreResult:
-    """Probability of default, score points, decision and adverse reason codes."""
+    """Probability of default, score points, decision, adverse reason codes and rating grade."""
 
     probability: float
     score: float
     decision: str
     reasons: list[Reason] = field(default_factory=list)
+    grade: str = ""
 
 
 class CreditModel:
@@ -73,11 +76,14 @@ class CreditModel:
         scaling: ScoreScaling,
         calibration: Calibration,
         input_example: list[dict[str, Any]] | None = None,
+        master_scale: MasterScale | None = None,
     ) -> None:
         self.booster = booster
         self.schema = schema
         self.scaling = scaling
         self.calibration = calibration
+        #: PD bands -> rating grades (versions saved before grades existed get the default).
+        self.master_scale = master_scale or MasterScale()
         self.input_example = input_example or []
         self.encoder = FeatureEncoder(schema)
         if booster.feature_name() != self.encoder.names:
@@ -145,6 +151,7 @@ class CreditModel:
         pd_ = self.calibration.apply(margin).tolist()
         points = self.scaling.points(pd_).tolist()
         decision = self.scaling.decision
+        grade = self.master_scale.grade
         rows = x.tolist() if max_reasons else []
         return [
             ScoreResult(
@@ -152,6 +159,7 @@ class CreditModel:
                 score=points[i],
                 decision=decision(pd_[i]),
                 reasons=self._reasons(rows[i], log_odds[i], max_reasons) if max_reasons else [],
+                grade=grade(pd_[i]),
             )
             for i in range(len(records))
         ]
@@ -172,6 +180,7 @@ class CreditModel:
                 if max_reasons
                 else []
             ),
+            grade=self.master_scale.grade(pd_),
         )
 
     def _reasons(self, row: list[float], log_odds: list[float], limit: int) -> list[Reason]:
@@ -208,6 +217,7 @@ class CreditModel:
             "format_version": FORMAT_VERSION,
             "schema": self.schema.model_dump(mode="json", exclude_none=True),
             "scaling": self.scaling.model_dump(),
+            "master_scale": self.master_scale.model_dump(mode="json"),
             "calibration": {
                 "method": "platt",
                 "slope": self.calibration.slope,
@@ -244,6 +254,11 @@ class CreditModel:
                 scaling=ScoreScaling.model_validate(meta["scaling"]),
                 calibration=Calibration(slope=cal["slope"], intercept=cal["intercept"]),
                 input_example=meta.get("input_example") or [],
+                master_scale=(
+                    MasterScale.model_validate(meta["master_scale"])
+                    if meta.get("master_scale")
+                    else None
+                ),
             )
         except ModelLoadError:
             raise
@@ -278,7 +293,11 @@ class CreditModel:
         if len(results) != len(self.input_example):
             raise ModelLoadError("model returned a different number of results than inputs")
         for r in results:
-            if not 0.0 <= r.probability <= 1.0 or r.decision not in DECISIONS:
+            if (
+                not 0.0 <= r.probability <= 1.0
+                or r.decision not in DECISIONS
+                or r.grade not in self.master_scale.labels
+            ):
                 raise ModelLoadError(f"model returned an invalid result on its input example: {r}")
 
 

@@ -17,7 +17,7 @@ from credit_scoring.scoring.model import CreditModel
 
 
 def predict_frame(model: CreditModel, frame: Any) -> Any:
-    """Score a DataFrame: columns probability, score, decision (the pyfunc output)."""
+    """Score a DataFrame: columns probability, score, decision, grade (the pyfunc output)."""
     import pandas as pd
 
     proba = model.predict_proba_matrix(model.encoder.encode_frame(pd.DataFrame(frame)))
@@ -26,6 +26,7 @@ def predict_frame(model: CreditModel, frame: Any) -> Any:
             "probability": proba,
             "score": model.scaling.points(proba),
             "decision": model.scaling.decisions(proba),
+            "grade": model.master_scale.grades(proba),
         }
     )
 
@@ -37,7 +38,7 @@ with warnings.catch_warnings():
 
 
 class CreditScoringPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
-    """MLflow pyfunc wrapper: DataFrame in, probability/score/decision columns out."""
+    """MLflow pyfunc wrapper: DataFrame in, probability/score/decision/grade columns out."""
 
     def load_context(self, context: Any) -> None:
         self.model = CreditModel.from_files(

@@ -239,7 +239,9 @@ def _train_and_log(
     # must pass the signature as it is, and so does the smoke test.
     raw = dataset.frame.reset_index(drop=True)
     example = _input_example(raw.loc[test_idx[:5], [c for c in schema.feature_names if c in raw]])
-    model = CreditModel(booster, schema, scaling, calibration, example)
+    model = CreditModel(
+        booster, schema, scaling, calibration, example, master_scale=settings.master_scale
+    )
     p_test = model.predict_proba_matrix(x_all[test_idx])
     metrics = {f"test_{k}": v for k, v in classification_metrics(y_all[test_idx], p_test).items()}
 
@@ -357,6 +359,10 @@ def _log_run(
         (root / run_artifacts.SCALING_FILE).write_text(json.dumps(scaling.model_dump(), indent=2))
         mlflow.log_artifact(str(root / run_artifacts.FEATURE_SCHEMA_FILE))
         mlflow.log_artifact(str(root / run_artifacts.SCALING_FILE))
+        (root / run_artifacts.MASTER_SCALE_FILE).write_text(
+            json.dumps(model.master_scale.model_dump(mode="json"), indent=2)
+        )
+        mlflow.log_artifact(str(root / run_artifacts.MASTER_SCALE_FILE))
 
         # Holdout: original columns of the test rows (target, protected sources included).
         holdout = source_frame.iloc[test_idx]

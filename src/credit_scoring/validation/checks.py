@@ -187,3 +187,44 @@ def stability_check(
         threshold=settings.gate_max_psi,
         detail=f"PSI {value:.4f} over 10 quantile bins of the training score",
     )
+
+
+def live_compare_checks(tags: dict[str, str], settings: Settings) -> list[Check]:
+    """Evidence from live traffic (``credit-scoring compare`` on the shadow pairs, summarised in
+    the version's ``live_compare_*`` tags): enough pairs, few approve<->decline flips, and the
+    four-fifths rule on live applicants. Only when ``gate_require_live_compare`` is set; a
+    version never compared fails these checks (run compare, then validate again)."""
+    pairs = int(tags.get("live_compare_pairs") or 0)
+    flip = tags.get("live_compare_flip_rate") or ""
+    ratio = tags.get("live_compare_min_fairness_ratio") or ""
+    when = tags.get("live_compare_at", "never")
+    min_pairs, max_flip = settings.gate_live_min_pairs, settings.gate_live_max_flip_rate
+    checks = [
+        Check(
+            "live shadow pairs",
+            "live",
+            pairs >= min_pairs,
+            float(pairs),
+            float(min_pairs),
+            f"{pairs} pairs compared (report of {when})",
+        ),
+        Check(
+            "live approve<->decline flip rate",
+            "live",
+            bool(flip) and float(flip) <= max_flip,
+            float(flip) if flip else None,
+            max_flip,
+            "no compare report" if not flip else f"flip rate {float(flip):.2%}",
+        ),
+    ]
+    checks.append(
+        Check(
+            "live four-fifths rule",
+            "live",
+            None if not ratio else float(ratio) >= settings.gate_min_fairness_ratio,
+            float(ratio) if ratio else None,
+            settings.gate_min_fairness_ratio,
+            "no group large enough to judge" if not ratio else f"lowest ratio {float(ratio):.3f}",
+        )
+    )
+    return checks

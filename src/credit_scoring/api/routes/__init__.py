@@ -6,8 +6,15 @@ first); the others are :data:`routers` the app includes.
 
 from __future__ import annotations
 
-from credit_scoring.api.routes import decisions, health, metrics, model, scoring, webhooks
+from credit_scoring.api.routes import decisions, health, metrics, model, outcomes, scoring, webhooks
 
 __all__ = ["routers", "scoring"]
 
-routers = [model.router, decisions.router, webhooks.router, health.router, metrics.router]
+routers = [
+    model.router,
+    decisions.router,
+    outcomes.router,
+    webhooks.router,
+    health.router,
+    metrics.router,
+]

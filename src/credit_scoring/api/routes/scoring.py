@@ -72,6 +72,8 @@ async def score_asgi(scope: Scope, receive: Receive, send: Send) -> None:
     body = await _read_body(receive)
     scored = service.score_one(api, _api_key(scope), scope["query_string"], body, scope["state"])
     await _answer(send, scored.body(), scored.version)
+    if api.shadow is not None:  # after the response: the caller never waits for the shadow
+        api.shadow.submit(scored.decision_ids, scored.version, scored.records, scored.results)
 
 
 async def score_batch_asgi(scope: Scope, receive: Receive, send: Send) -> None:
@@ -82,6 +84,8 @@ async def score_batch_asgi(scope: Scope, receive: Receive, send: Send) -> None:
         api, _api_key(scope), scope["query_string"], body, scope["state"]
     )
     await _answer(send, scored.batch_body(), scored.version)
+    if api.shadow is not None:
+        api.shadow.submit(scored.decision_ids, scored.version, scored.records, scored.results)
 
 
 # The documented endpoints below are what OpenAPI shows; requests go to their ASGI twin.

@@ -1,0 +1,1 @@
+"""Realised outcomes (defaults) of logged decisions: intake, store and the decision lookup."""
