@@ -375,10 +375,7 @@ class ModelManager:
             source = self._source_or_create()
             ref = source.resolve()
         except Exception as exc:
-            if self.role == "served":
-                self._registry_errors.inc()
-            else:
-                self._registry_errors.labels("registry").inc()
+            self._count_registry_error()
             detail = (
                 f"cannot resolve models:/{name}@{alias} at {self.settings.resolved_tracking_uri}: "
                 f"{_short(exc)}"
@@ -417,7 +414,7 @@ class ModelManager:
             # A failed download (MLflow or its artifact store unreachable, a dropped pooled
             # connection) says nothing about the version: it is retried at the next check, never
             # refused (only a model that fails to load, the schema or the smoke test is refused).
-            self.metrics.registry_errors.inc()
+            self._count_registry_error()
             detail = f"cannot download version {ref.version} of {name}: {_short(exc)}"
             if previous is not None:
                 detail += f"; still serving version {previous}"
@@ -494,6 +491,12 @@ class ModelManager:
             loaded.version,
             loaded.name,
         )
+
+    def _count_registry_error(self) -> None:
+        if self.role == "served":
+            self._registry_errors.inc()
+        else:
+            self._registry_errors.labels("registry").inc()
 
     def _set_refused(self, version: str | None) -> None:
         """Publish (or clear) the refused version the alias points at."""
