@@ -139,8 +139,11 @@ def _monitor(
     run = _run(env["dagbag"], "credit_scoring_monitoring", conf)
     assert str(run.state) == "success", _task_states(run)
     exp = env["client"].get_experiment_by_name(f"{MODEL}-monitoring")
+    # The drift run (the evidence branch logs backtest runs to the same experiment).
     latest = env["client"].search_runs(
-        [exp.experiment_id], order_by=["attributes.start_time DESC"]
+        [exp.experiment_id],
+        filter_string="tags.drift_status != ''",
+        order_by=["attributes.start_time DESC"],
     )[0]
     report = json.loads(
         Path(env["client"].download_artifacts(latest.info.run_id, "drift/report.json")).read_text()
