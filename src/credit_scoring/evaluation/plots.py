@@ -101,7 +101,16 @@ def shap_summary_plot(contrib: NDArray[np.float64], features: pd.DataFrame) -> F
         warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
         import shap  # deferred: heavy import, only needed here
 
-        shap.summary_plot(contrib, features, show=False, max_display=15, plot_size=(8, 6))
+        # An explicit generator: the beeswarm's jitter is reproducible and never depends on (or
+        # warns about) NumPy's global RNG that some library may have seeded.
+        shap.summary_plot(
+            contrib,
+            features,
+            show=False,
+            max_display=15,
+            plot_size=(8, 6),
+            rng=np.random.default_rng(0),
+        )
     fig = plt.gcf()
     fig.suptitle("SHAP summary (log-odds of default)")
     fig.tight_layout()
