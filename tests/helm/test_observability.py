@@ -106,7 +106,7 @@ def test_dashboard_queries_name_api_metrics() -> None:
         "credit_scoring_http_request_duration_seconds",
         "credit_scoring_decisions",
         "credit_scoring_model_loaded",
-        "credit_scoring_prediction_log_errors",
+        "credit_scoring_ledger_records_lost",
     } <= set(families)
 
 
