@@ -43,12 +43,20 @@ def all_css(driver: Any, css: str) -> list[Any]:
 
 def submit(driver: Any, css: str) -> None:
     """Click ``css`` and wait until the browser has left the page (a navigation)."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     old = by_css(driver, "html")
     by_css(driver, css).click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
+    # While the page is being replaced, chromedriver may answer "Node with given id does not
+    # belong to the document" instead of "stale element": keep polling through it.
+    WebDriverWait(driver, 30, ignored_exceptions=(WebDriverException,)).until(
+        expected_conditions.staleness_of(old)
+    )
+    WebDriverWait(driver, 30).until(
+        lambda d: d.execute_script("return document.readyState") == "complete"
+    )
 
 
 def shot(driver: Any, artifacts: Path, name: str) -> None:
