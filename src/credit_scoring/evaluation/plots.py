@@ -7,6 +7,7 @@ MLflow artifacts and the model card.
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -155,6 +156,15 @@ def feature_effects_plot(
     fig.supylabel("points")
     fig.tight_layout()
     return fig
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """A figure as PNG bytes (tight layout, 90 dpi, for reports), then closed."""
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
 
 
 def save(fig: Figure, path: Path) -> Path:

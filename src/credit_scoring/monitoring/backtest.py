@@ -36,7 +36,6 @@ outcomes). The report is logged to the monitoring experiment as ``backtest/repor
 from __future__ import annotations
 
 import base64
-import io
 import json
 import tempfile
 from datetime import UTC, date, datetime, timedelta
@@ -340,12 +339,10 @@ def render_plots(report: BacktestReport) -> dict[str, bytes]:
 
     plots: dict[str, bytes] = {}
 
+    from credit_scoring.evaluation.plots import png_bytes
+
     def save(fig: Any, name: str) -> None:
-        buf = io.BytesIO()
-        fig.tight_layout()
-        fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-        plt.close(fig)
-        plots[name] = buf.getvalue()
+        plots[name] = png_bytes(fig)
 
     rows = [g for g in report.grades if g["n"] > 0]
     if rows:

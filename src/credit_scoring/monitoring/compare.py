@@ -24,7 +24,6 @@ The HTML and JSON report are logged to the **challenger version's training run**
 from __future__ import annotations
 
 import base64
-import io
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -225,11 +224,9 @@ def render_plots(pairs: pd.DataFrame, report: CompareReport) -> dict[str, bytes]
     ax.set_xlabel(f"champion v{report.champion_version} PD")
     ax.set_ylabel(f"challenger v{report.challenger_version} PD")
     ax.set_title(f"PD on the same {len(pairs)} applicants (PSI {report.pd_psi:.3f})")
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return {"pd_scatter.png": buf.getvalue()}
+    from credit_scoring.evaluation.plots import png_bytes
+
+    return {"pd_scatter.png": png_bytes(fig)}
 
 
 def render_html(report: CompareReport, plots: dict[str, bytes]) -> str:

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -115,12 +114,10 @@ def render_plots(report: DriftReport) -> dict[str, bytes]:
 
     plots: dict[str, bytes] = {}
 
+    from credit_scoring.evaluation.plots import png_bytes
+
     def save(fig: Any, name: str) -> None:
-        buf = io.BytesIO()
-        fig.tight_layout()
-        fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-        plt.close(fig)
-        plots[name] = buf.getvalue()
+        plots[name] = png_bytes(fig)
 
     if report.score_bins:
         fig, ax = plt.subplots(figsize=(8, 3.5))
