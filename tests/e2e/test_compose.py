@@ -364,6 +364,8 @@ def _exercise(stack: Stack, http: httpx.Client) -> None:
     )
     assert bad_input.status_code == 422 and "credit_amount" in bad_input.text, bad_input.text
     # The API records every decision in the ledger in PostgreSQL (database `predictions`).
+    # The API creates the ledger tables when it starts (an empty ledger, not a missing one).
+    assert stack.psql("predictions", "SELECT to_regclass('decision_ledger') IS NOT NULL") == "t"
     logged = _wait_for(
         "decision_ledger rows",
         lambda: (

@@ -113,6 +113,12 @@ class Shipper:
         return True
 
     def _run(self) -> None:
+        try:
+            # Tables exist from the start, so monitoring and the workbench can read an empty
+            # ledger before the first decision; a store that is down is retried by shipping.
+            self.store.prepare()
+        except Exception as exc:  # logged; the loop below retries with backoff
+            logger.warning("ledger store not ready yet (%s); shipping retries", _first_line(exc))
         backoff = 0.5
         while True:
             stopping = self._stop.is_set()

@@ -301,6 +301,11 @@ class LedgerStore(ABC):
             cur.execute(self._sql(sql + " ORDER BY seq"), params)
             return [self._entry(r) for r in cur.fetchall()]
 
+    def prepare(self) -> None:
+        """Open the store now, creating its tables: readers see an empty ledger, not none."""
+        with self._lock, self._transaction(serialised=False):
+            pass
+
     def count(self) -> int:
         """Entries stored (decisions and reviews)."""
         with self._lock, self._transaction(serialised=False) as cur:
