@@ -235,6 +235,16 @@ class Settings(BaseSettings):
     )
     ui_session_secret_file: str | None = None
     ui_session_hours: float = Field(default=8.0, gt=0, description="Workbench session lifetime.")
+    ui_sign_in_max_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Failed workbench sign-ins from one client address before it is locked out.",
+    )
+    ui_sign_in_lockout_minutes: float = Field(
+        default=15.0,
+        gt=0,
+        description="Window counting failed sign-ins, and how long a locked-out address waits.",
+    )
     lender_name: str = Field(
         default="Credit department", description="Lender named on adverse action notices."
     )

@@ -42,6 +42,10 @@ class RoleKeys:
         ]
         self._keys = [(k.encode("utf-8"), role) for keys, role in by_role for k in keys]
 
+    def items(self) -> list[tuple[bytes, Role]]:
+        """Every configured key with its role (a key listed twice appears twice)."""
+        return list(self._keys)
+
     def configured(self, role: Role) -> bool:
         return any(r == role for _, r in self._keys)
 

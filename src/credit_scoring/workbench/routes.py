@@ -16,6 +16,7 @@ every form carries the session's CSRF token. Pages are sent with a strict Conten
 from __future__ import annotations
 
 import functools
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from importlib.resources import files
@@ -42,8 +43,9 @@ from credit_scoring.scoring.counterfactual import counterfactuals
 from credit_scoring.scoring.explain import breakdown
 from credit_scoring.scoring.model import CreditModel
 from credit_scoring.scoring.scaling import ScoreScaling
-from credit_scoring.workbench.session import Session, Sessions, csrf_ok
+from credit_scoring.workbench.session import Session, Sessions, SignInThrottle, csrf_ok
 
+logger = logging.getLogger(__name__)
 PREFIX = "/ui"
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -115,8 +117,11 @@ def workbench_router(
     ``ledger`` the decision ledger, ``overrides`` the override metrics; ``on_scored(request,
     decision, model_version)`` counts a decision."""
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
-    sessions = Sessions(settings)
     keys = RoleKeys(settings)
+    sessions = Sessions(settings, keys)
+    throttle = SignInThrottle(
+        settings.ui_sign_in_max_failures, settings.ui_sign_in_lockout_minutes * 60
+    )
     env = Environment(
         loader=PackageLoader("credit_scoring.workbench", "templates"),
         autoescape=select_autoescape(["html", "j2"]),
@@ -222,29 +227,50 @@ def workbench_router(
     async def sign_in(request: Request) -> Response:
         session = sessions.load(request)
         form = await form_of(request, session)
-        role = keys.role_of(form.get("key", "").strip())
+        client = request.client.host if request.client else "unknown"
         name = form.get("name", "").strip()[:80]
-        error = None
-        if role not in UI_ROLES:
-            error = "This key is not an officer, auditor or admin key."
-        elif not name:
-            error = "Enter your name: it is recorded with your reviews."
-        if error:
-            return page(
+
+        def refused(code: int, error: str, headers: dict[str, str] | None = None) -> Response:
+            response = page(
                 request,
                 "sign_in.html.j2",
                 sessions.new(),
-                code=401,
+                code=code,
                 title="Sign in",
                 next=form.get("next", ""),
                 error=error,
                 name=name,
             )
+            response.headers.update(headers or {})
+            return response
+
+        wait = throttle.locked_for(client)
+        if wait > 0:
+            minutes = max(1, round(wait / 60))
+            return refused(
+                429,
+                f"Too many failed sign-ins from this address: try again in about {minutes} "
+                "minute(s).",
+                {"Retry-After": str(int(wait) + 1)},
+            )
+        key = form.get("key", "").strip()
+        role = keys.role_of(key)
+        if role is None or role not in UI_ROLES:
+            if throttle.failed(client):
+                logger.warning(
+                    "workbench sign-in locked for client %s after %d failed attempts",
+                    client,
+                    throttle.max_failures,
+                )
+            return refused(401, "This key is not an officer, auditor or admin key.")
+        if not name:
+            return refused(401, "Enter your name: it is recorded with your reviews.")
+        throttle.succeeded(client)
         target = form.get("next", "")
         if not target.startswith(PREFIX + "/") or target.startswith(PREFIX + "/sign-"):
             target = f"{PREFIX}/score" if role != "auditor" else f"{PREFIX}/lookup"
         response = RedirectResponse(target, status.HTTP_303_SEE_OTHER, headers=_HEADERS)
-        sessions.save(request, response, sessions.new(role, name))
+        sessions.save(request, response, sessions.signed_in(key, role, name))
         return response
 
     @router.post("/sign-out")

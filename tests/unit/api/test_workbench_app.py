@@ -174,3 +174,70 @@ def test_counterfactual_api(client: TestClient, schema: FeatureSchema) -> None:
         "duration_in_month",
     ]
     assert client.post("/v1/counterfactual", json=app).status_code == 401
+
+
+def test_a_removed_key_ends_its_sessions_and_a_changed_role_applies(
+    settings_factory: Callable[..., Settings], make_source: Callable[..., Any]
+) -> None:
+    """Sessions are bound to their key: after a rollout without it, the cookie signs nobody in."""
+    common = {"reload_interval_s": 60, "ui_session_secret": "shared-secret-of-the-replicas"}
+    first = settings_factory(officer_api_keys="of-1,of-2", auditor_api_keys="au-1", **common)
+    with TestClient(create_app(first, source_factory=lambda: make_source("1"))) as c:
+        c.follow_redirects = False
+        sign_in(c, "of-1", "Olivia")
+        assert c.get("/ui/score").status_code == 200
+        officer_cookie = c.cookies["cs_session"]
+        c.cookies.clear()
+        sign_in(c, "of-2", "Otto")
+        moved_cookie = c.cookies["cs_session"]
+    # The next rollout: of-1 removed, of-2 now an auditor key.
+    second = settings_factory(officer_api_keys="of-3", auditor_api_keys="au-1,of-2", **common)
+    with TestClient(create_app(second, source_factory=lambda: make_source("1"))) as c:
+        c.follow_redirects = False
+        c.cookies.set("cs_session", officer_cookie, path="/ui")
+        r = c.get("/ui/score")
+        assert r.status_code == 303 and r.headers["location"].startswith("/ui/sign-in")
+        c.cookies.clear()
+        c.cookies.set("cs_session", moved_cookie, path="/ui")
+        assert c.get("/ui/score").status_code == 403  # an auditor now: reads, does not score
+        assert c.get("/ui/lookup").status_code == 200
+
+
+def test_failed_sign_ins_lock_the_address_out(
+    settings_factory: Callable[..., Settings], make_source: Callable[..., Any]
+) -> None:
+    settings = settings_factory(
+        reload_interval_s=60, officer_api_keys="of-1", ui_sign_in_max_failures=3
+    )
+    with TestClient(create_app(settings, source_factory=lambda: make_source("1"))) as c:
+        c.follow_redirects = False
+
+        def attempt(key: str) -> Any:
+            token = csrf(c.get("/ui/sign-in").text)
+            return c.post("/ui/sign-in", data={"csrf_token": token, "key": key, "name": "Eve"})
+
+        assert [attempt(f"guess-{i}").status_code for i in range(3)] == [401, 401, 401]
+        locked = attempt("of-1")  # even the right key, while locked
+        assert locked.status_code == 429, locked.text
+        assert "Too many failed sign-ins" in locked.text
+        assert 0 < int(locked.headers["retry-after"]) <= 15 * 60 + 1
+        assert c.get("/ui/score").status_code == 303  # not signed in
+
+
+def test_sign_in_throttle_window() -> None:
+    from credit_scoring.workbench.session import SignInThrottle
+
+    now = [0.0]
+    throttle = SignInThrottle(2, 60.0, clock=lambda: now[0], max_clients=2)
+    assert not throttle.failed("a")
+    now[0] = 50.0
+    assert throttle.failed("a") and throttle.locked_for("a") == pytest.approx(10.0)
+    now[0] = 61.0  # the first failure left the window
+    assert throttle.locked_for("a") == 0.0
+    throttle.failed("b")
+    throttle.failed("c")  # a third address: the least recent one is forgotten
+    assert throttle.locked_for("a") == 0.0 and len(throttle._failures) == 2
+    throttle.failed("c")
+    assert throttle.locked_for("c") > 0
+    throttle.succeeded("c")
+    assert throttle.locked_for("c") == 0.0
