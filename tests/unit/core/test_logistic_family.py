@@ -132,3 +132,26 @@ def test_linear_booster_without_exact_tables_is_refused(served: CreditModel) -> 
     booster = lgb.Booster(model_str=text[:start] + wrong + text[end:])
     with pytest.raises(ModelLoadError, match="linear leaves"):
         CreditModel(booster, served.schema, ScoreScaling(), Calibration(), [])
+
+
+def test_counterfactuals_move_linear_terms_toward_lower_risk(
+    german: TrainingData, served: CreditModel
+) -> None:
+    from credit_scoring.scoring.counterfactual import counterfactuals
+
+    records = german.frame.iloc[700:].to_dict(orient="records")
+    results = served.score(records, max_reasons=0)
+    declined = [r for r, s in zip(records, results, strict=True) if s.decision != "approve"]
+    assert declined
+    amount = german.schema.features[german.encoder.names.index("credit_amount")]
+    moved = 0
+    for record in declined[:15]:
+        cf = counterfactuals(served, record)
+        assert cf.available and not cf.exact  # linear terms: a ladder, near-minimal
+        for suggestion in cf.suggestions:
+            assert suggestion.decision == suggestion.target or suggestion.decision == "approve"
+            for change in suggestion.changes:
+                if change.feature == amount.name:
+                    moved += 1
+                    assert change.suggested < change.current  # increasing risk: go lower
+    assert moved
