@@ -59,7 +59,7 @@ from credit_scoring.training.selection import compare_candidates, corrected_se, 
 
 SEED = 42
 MARGIN = 0.02
-console = Console(width=200)
+console = Console(width=260)
 
 
 @dataclass
