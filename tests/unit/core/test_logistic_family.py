@@ -14,6 +14,7 @@ from credit_scoring.scoring.additive import AdditiveTables
 from credit_scoring.scoring.calibration import Calibration
 from credit_scoring.scoring.explain import breakdown
 from credit_scoring.scoring.model import CreditModel, ModelLoadError
+from credit_scoring.scoring.reason_text import side_of
 from credit_scoring.scoring.scaling import ScoreScaling
 from credit_scoring.scoring.vectorised import score_matrix
 from credit_scoring.training.candidates import TrainingData, fit_family
@@ -112,8 +113,10 @@ def test_one_row_batch_and_breakdown_agree(german: TrainingData, served: CreditM
     scores = score_matrix(served, german.x[700:760], max_reasons=4)
     np.testing.assert_allclose(scores.probability, [b.probability for b in batch], atol=1e-12)
     # an amount that raised the risk is called "too high" (the slope's sign), as declared
-    table = served.tables.tables[german.encoder.names.index("credit_amount")]  # type: ignore[union-attr]
-    assert table.slopes is not None and table.slopes[0] >= 0
+    j = german.encoder.names.index("credit_amount")
+    table = served.tables.tables[j]  # type: ignore[union-attr]
+    assert table.slopes is not None and table.slopes[0] > 0
+    assert side_of(german.schema.features[j], 20_000.0, table) == "high"
 
 
 def test_linear_booster_without_exact_tables_is_refused(served: CreditModel) -> None:
