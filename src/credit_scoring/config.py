@@ -113,17 +113,17 @@ class Settings(BaseSettings):
         "points depend on its own value only, reason codes are exact and the API scores from "
         "lookup tables. False allows feature interactions (reason codes from TreeSHAP).",
     )
-    model_family: Literal["auto", "scorecard", "additive", "ga2m", "lightgbm"] = Field(
+    model_family: Literal["auto", "scorecard", "logistic", "additive", "ga2m", "lightgbm"] = Field(
         default="auto",
         description="Served model family. auto: compare every candidate by repeated CV on the "
         "training part and serve the most interpretable one within the tolerance of the best "
         "(`training.selection`); without a comparison (data above cv_max_rows) auto means "
         "additive, or lightgbm when `additive` is false.",
     )
-    candidate_families: list[Literal["scorecard", "additive", "ga2m", "lightgbm", "logistic"]] = (
+    candidate_families: list[Literal["scorecard", "logistic", "additive", "ga2m", "lightgbm"]] = (
         Field(
-            default=["scorecard", "additive", "ga2m", "lightgbm", "logistic"],
-            description="Families compared (logistic is a baseline, never served).",
+            default=["scorecard", "logistic", "additive", "ga2m", "lightgbm"],
+            description="Families compared; every one can be selected and served.",
         )
     )
     selection_se: float = Field(

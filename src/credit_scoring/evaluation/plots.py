@@ -130,6 +130,10 @@ def feature_effects_plot(
     effects = []
     for j, (table, feature) in enumerate(zip(tables.tables, schema.features, strict=True)):
         pts = [points_per_log_odds * v for v in table.values]
+        if table.slopes is not None:  # linear terms (logistic regression): on a grid
+            column = x[:, j][~np.isnan(x[:, j])]
+            grid = np.linspace(column.min(), column.max(), 200) if len(column) else np.zeros(1)
+            pts = (points_per_log_odds * table.column(grid)).tolist()
         if max(pts) - min(pts) > 1e-9:
             effects.append((max(pts) - min(pts), j, table, feature, pts))
     effects.sort(key=lambda e: -e[0])
@@ -144,6 +148,9 @@ def feature_effects_plot(
             labels = [str(c)[:18] for c in feature.categories or []]
             ax.bar(range(len(pts)), pts, color=["tab:red" if p < 0 else "tab:green" for p in pts])
             ax.set_xticks(range(len(pts)), labels, rotation=35, ha="right", fontsize=7)
+        elif table.slopes is not None:  # numeric with linear terms: the line over the range
+            column = x[:, j][~np.isnan(x[:, j])]
+            ax.plot(np.linspace(column.min(), column.max(), len(pts)), pts)
         else:  # numeric: the step function over the observed range
             column = x[:, j][~np.isnan(x[:, j])]
             lo = float(min(column.min(), table.thresholds[0]))

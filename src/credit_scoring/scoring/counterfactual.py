@@ -21,6 +21,10 @@ means lowering the margin below the band's cut-off, and a change of feature ``j`
 Every suggestion is then re-scored by the model itself (:meth:`CreditModel.score`), never
 estimated; a suggestion whose re-scored decision does not reach its band is dropped.
 
+A logistic regression's numeric terms are linear, not steps: their candidates are a ladder of
+moves toward the risk-lowering side (``_linear_candidates``), so its suggestions are near-minimal
+and ``exact`` is false; they are re-scored like every other.
+
 Models with feature interactions have no per-feature tables: the effect of a change depends on
 the other features, so :func:`counterfactuals` says so and offers nothing (``available=False``).
 """
@@ -129,6 +133,41 @@ def _numeric_point(feature: Feature, table: FeatureTable, k: int, current: float
     return float(p)
 
 
+#: Linear terms: moves toward the risk-lowering side, as shares of the distance to the bound.
+_LADDER = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
+
+
+def _linear_candidates(
+    feature: Feature, table: FeatureTable, column: int, current: float, now: float
+) -> list[Candidate]:
+    """Changes of a number with a linear term (logistic regression): a ladder of moves in the
+    risk-lowering direction up to the declared bound (or to 0 without one), each scored by the
+    table; the smallest move reaching a band lies between two rungs, so these suggestions are
+    near-minimal rather than minimal (still re-scored before being shown)."""
+    slope = (table.slopes or [0.0])[bisect_left(table.thresholds or [], current)]
+    if slope == 0:
+        return []
+    down = slope > 0  # a lower value lowers the risk
+    bound = feature.min if down else feature.max
+    if bound is None:
+        bound = min(current, 0.0) if down else max(current, 0.0)
+        if bound == current:
+            bound = current - max(abs(current), 1.0) if down else current + max(abs(current), 1.0)
+    out = []
+    seen = set()
+    for share in _LADDER:
+        p = current + share * (bound - current)
+        if feature.integer:
+            p = float(math.floor(p) if down else math.ceil(p))
+        if p == current or p in seen or (down and p < bound) or (not down and p > bound):
+            continue
+        seen.add(p)
+        cost = abs(p - current) / max(abs(current), 1.0)
+        value: Any = int(p) if feature.integer else p
+        out.append(Candidate(column, value, p, now - table.lookup(p), cost))
+    return out
+
+
 def candidates(
     schema: FeatureSchema, tables: AdditiveTables, row: list[float], column: int
 ) -> list[Candidate]:
@@ -146,6 +185,8 @@ def candidates(
             ):
                 continue
             found.append(Candidate(column, label, float(code), now - table.values[code], 1.0))
+    elif here == here and table.slopes is not None:
+        found += _linear_candidates(feature, table, column, here, now)
     elif here == here:  # a missing number has no "nearest" value to move from
         current = here
         i = bisect_left(table.thresholds or [], current)
@@ -306,4 +347,5 @@ def counterfactuals(
             + " or ".join(unreachable)
             + " (immutable and protected features are never changed)."
         )
-    return Counterfactuals(True, True, now.decision, now.probability, now.score, suggestions, note)
+    exact = not any(t.slopes for t in tables.tables)
+    return Counterfactuals(True, exact, now.decision, now.probability, now.score, suggestions, note)

@@ -100,7 +100,16 @@ class CreditModel:
         #: from LightGBM's TreeSHAP on every request (free interactions).
         self.tables: AdditiveTables | PairTables | None = AdditiveTables.from_booster(
             booster, schema
-        ) or PairTables.from_booster(booster, schema)
+        )
+        if self.tables is None:
+            if "\nis_linear=1\n" in booster.model_to_string():
+                # LightGBM's pred_contrib ignores linear leaves: without exact tables the reason
+                # codes and the margin of the TreeSHAP path would be wrong.
+                raise ModelLoadError(
+                    "booster has linear leaves but does not compile into exact per-feature "
+                    "tables (scoring.additive); it cannot be served"
+                )
+            self.tables = PairTables.from_booster(booster, schema)
 
     # --- scoring -------------------------------------------------------------------------------
     def margin(self, x: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -7,8 +7,8 @@ falls back to its label and value ("Loan duration in months (36) raises the risk
 which still names the feature: there is no vague "other" reason.
 
 Whether a numeric value was "too high" or "too low" is read from the additive model's lookup table
-when there is one (the side where the nearest lower-risk interval lies), else from the declared
-monotone direction.
+when there is one (the side where the nearest lower-risk interval lies, or the sign of a linear
+term's slope), else from the declared monotone direction.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ def side_of(feature: Feature, encoded: float, table: FeatureTable | None) -> Sid
         from bisect import bisect_left
 
         i = bisect_left(table.thresholds, encoded)
+        if table.slopes is not None and table.slopes[i] != 0:  # a linear term: its slope
+            return "high" if table.slopes[i] > 0 else "low"
         here = table.values[i]
         below = min(table.values[:i], default=math.inf)
         above = min(table.values[i + 1 :], default=math.inf)

@@ -4,15 +4,21 @@
 family         model                                                           reason codes
 =============  ==============================================================  ================
 scorecard      WoE logistic scorecard (optbinning), points per bin             scorecard points
+logistic       logistic regression on the features (``training.logistic``)     per-feature table
 additive       LightGBM, every tree on one feature (a sum of step functions)   per-feature table
-ga2m           LightGBM, one-feature trees plus trees on a few chosen pairs    TreeSHAP (exact)
+ga2m           LightGBM, one-feature trees plus trees on a few chosen pairs    pair tables
 lightgbm       LightGBM with free interactions                                 TreeSHAP
-logistic       one-hot + standardised logistic regression (baseline only)     not served
 =============  ==============================================================  ================
 
-Families are listed from the most to the least interpretable (:data:`SERVED`); the logistic
-regression is a reference, never selected. Every LightGBM family uses the same fitting procedure
-(early stopping and Platt calibration on an inner validation part).
+Families are listed from the most to the least interpretable (:data:`SERVED`), and **every
+candidate can be served**: the policy (``training.selection``) may pick any of them, so the
+selected model is compared with the best of all candidates, not of a subset. The scorecard comes
+first (binned points, the format credit risk teams and regulators read); the logistic regression
+second (one coefficient per number, one per category: points per unit, but a straight line
+cannot flatten out at the tails); then the LightGBM families by growing freedom. The scorecard
+and the logistic regression are compiled into additive LightGBM boosters at serving time
+(``training.scorecard_booster``, ``training.logistic``). Every LightGBM family uses the same
+fitting procedure (early stopping and Platt calibration on an inner validation part).
 
 GA2M pairs are chosen by FAST (Lou, Caruana, Gehrke & Hooker, 2013, "Accurate intelligible models
 with pairwise interactions", the method of InterpretML's EBM): on the residuals of the additive
@@ -33,24 +39,19 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from credit_scoring.data.schema import FeatureSchema
 from credit_scoring.features.encoding import FeatureEncoder
 from credit_scoring.scoring.calibration import Calibration
 from credit_scoring.scoring.scaling import ScoreScaling
 from credit_scoring.training.lgbm import fit_calibration, fit_lightgbm
+from credit_scoring.training.logistic import LogisticModel, fit_logistic
 from credit_scoring.training.scorecard import fit_scorecard, scorecard_pd
 
-#: Served families, most interpretable first.
-SERVED = ("scorecard", "additive", "ga2m", "lightgbm")
-BASELINE = "logistic"
-FAMILIES = (*SERVED, BASELINE)
+#: Candidate families, all servable, most interpretable first.
+SERVED = ("scorecard", "logistic", "additive", "ga2m", "lightgbm")
+FAMILIES = SERVED
 LIGHTGBM_FAMILIES = ("additive", "ga2m", "lightgbm")
 FAST_BINS = 16
 
@@ -83,6 +84,7 @@ class Fitted:
     calibration: Calibration | None = None
     card: Any = None
     pairs: list[tuple[int, int]] = field(default_factory=list)
+    logistic: LogisticModel | None = None
 
 
 def interaction_constraints(n_features: int, pairs: list[tuple[int, int]]) -> list[list[int]]:
@@ -189,29 +191,8 @@ def fit_family(
         rows = split[0] if split else train
         card = fit_scorecard(data.schema, data.frame.iloc[rows], data.y[rows], data.scaling)
         return Fitted(family, lambda r: scorecard_pd(card, data.frame.iloc[r]), card=card)
-    if family == BASELINE:
-        model = _logistic(data.schema)
-        model.fit(data.frame.iloc[train], data.y[train])
-        return Fitted(family, lambda r: np.asarray(model.predict_proba(data.frame.iloc[r])[:, 1]))
+    if family == "logistic":
+        # No early stopping to feed: fitted on every training row, in CV as when served.
+        model = fit_logistic(data.schema, data.x[train], data.y[train])
+        return Fitted(family, lambda r: model.predict(data.x[r]), logistic=model)
     raise ValueError(f"unknown model family {family!r}; known: {', '.join(FAMILIES)}")
-
-
-def _logistic(schema: FeatureSchema) -> Any:
-    cats = [f.name for f in schema.categorical]
-    nums = [f.name for f in schema.numeric]
-    return make_pipeline(
-        ColumnTransformer(
-            [
-                (
-                    "cat",
-                    make_pipeline(
-                        SimpleImputer(strategy="constant", fill_value="missing"),
-                        OneHotEncoder(handle_unknown="ignore"),
-                    ),
-                    cats,
-                ),
-                ("num", make_pipeline(SimpleImputer(), StandardScaler()), nums),
-            ]
-        ),
-        LogisticRegression(max_iter=2000),
-    )

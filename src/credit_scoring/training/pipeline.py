@@ -387,7 +387,13 @@ def _log_run(
 
         plot_dir = root / run_artifacts.PLOTS_DIR
         shap_idx = test_idx[:SHAP_ROWS]
-        contrib = np.asarray(booster.predict(x_all[shap_idx], pred_contrib=True))[:, :-1]
+        # the served contributions: lookup tables when the model has them (LightGBM's
+        # pred_contrib ignores the linear leaves of a compiled logistic regression)
+        contrib = (
+            model.tables.contrib_matrix(x_all[shap_idx])
+            if model.tables is not None
+            else np.asarray(booster.predict(x_all[shap_idx], pred_contrib=True))
+        )[:, :-1]
         points = scaling.points(p_test)
         cutoffs = (
             float(scaling.points(scaling.decline_above_pd)),
@@ -457,9 +463,10 @@ def _log_choice(choice: Choice) -> None:
     mlflow.set_tags(
         {
             "model_family": choice.family,
-            "model_type": "woe-scorecard as additive lightgbm"
-            if choice.family == "scorecard"
-            else f"lightgbm-{choice.family}+platt",
+            "model_type": {
+                "scorecard": "woe-scorecard as additive lightgbm",
+                "logistic": "logistic regression as additive lightgbm (linear leaves)",
+            }.get(choice.family, f"lightgbm-{choice.family}+platt"),
         }
     )
     mlflow.log_params(
