@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import importlib.util
 import json
 import logging
 import os
@@ -42,6 +43,7 @@ from credit_scoring.api.metrics import ApiMetrics
 from credit_scoring.api.score_psi import (
     ScoreWindow,
     load_reference,
+    load_reference_file,
     reference_scores,
     save_reference,
 )
@@ -145,15 +147,35 @@ class MlflowModelSource:
         return select_key_metrics(self.registry.run_metrics(ref.run_id))
 
     def reference_scores(self, ref: VersionRef) -> NDArray[np.float64] | None:
-        """The ``score`` column of the run's ``reference/reference.parquet`` (raises when the
-        run has no such artifact or MLflow fails; None when the file has no score column)."""
+        """The run's reference scores: ``reference/scores.npy`` (runs since the live score PSI),
+        else the ``score`` column of ``reference/reference.parquet`` where pyarrow is installed
+        (the full image; the serving image has none). None when the run has neither or the
+        file has no score column; raises when MLflow fails."""
         import tempfile
 
-        from credit_scoring.registry.gateway import REFERENCE
+        from credit_scoring.registry.gateway import (
+            REFERENCE,
+            REFERENCE_DIR,
+            REFERENCE_SCORES,
+        )
 
         if not ref.run_id:
             return None
+        found = {
+            Path(a.path).name
+            for a in self.registry.client.list_artifacts(ref.run_id, REFERENCE_DIR)
+        }
         with tempfile.TemporaryDirectory() as tmp:
+            if Path(REFERENCE_SCORES).name in found:
+                path = self.registry.download_artifact(ref.run_id, REFERENCE_SCORES, Path(tmp))
+                return load_reference_file(path)
+            if Path(REFERENCE).name not in found:
+                return None
+            if importlib.util.find_spec("pyarrow") is None:
+                raise LookupError(
+                    f"run {ref.run_id} has only {REFERENCE} (trained before {REFERENCE_SCORES} "
+                    "was logged) and this image has no Parquet reader; retrain to get the gauge"
+                )
             return reference_scores(
                 self.registry.download_artifact(ref.run_id, REFERENCE, Path(tmp))
             )
@@ -519,7 +541,7 @@ class ModelManager:
             return None
         if scores is None:
             logger.warning(
-                "version %s: its drift reference has no score column; credit_scoring_score_psi "
+                "version %s: its run has no drift reference scores; credit_scoring_score_psi "
                 "is not exported for it",
                 ref.version,
             )

@@ -2,7 +2,9 @@
 
 Each served version carries its **reference**: the ``score`` column of its training run's drift
 reference (``reference/reference.parquet``, the sample drift monitoring compares windows with),
-read once when the version is loaded and cached beside it in the model cache. The API keeps the
+logged alone as ``reference/scores.npy`` (the serving image has no Parquet reader; runs from
+before it are read from the Parquet file where pyarrow is installed), read once when the version
+is loaded and cached beside it in the model cache. The API keeps the
 most recent ``CREDIT_SCORING_API_SCORE_PSI_WINDOW`` scores it answered with that version in a
 ring buffer (:class:`ScoreWindow`; per request one list store, no numpy or pandas) and computes
 PSI only when Prometheus scrapes (:class:`ScorePsiCollector`), with the platform's one PSI
@@ -17,8 +19,8 @@ Exported per process (each pod has its own window), for the served version only:
 
 * ``credit_scoring_score_psi{model_version}``: absent until the window holds
   ``CREDIT_SCORING_API_SCORE_PSI_MIN_SCORES`` scores, and absent for a version without a
-  reference (a run logged without ``reference/reference.parquet`` or without its ``score``
-  column; the load log says so);
+  reference (a run logged without a drift reference, or only with the Parquet file in the
+  serving image; the load log says so);
 * ``credit_scoring_score_psi_window_scores{model_version}``: scores in the window now, so an
   absent PSI can be told apart from a missing reference.
 
@@ -108,13 +110,18 @@ def save_reference(directory: Path, scores: NDArray[np.float64]) -> None:
     np.save(directory / REFERENCE_SCORES_FILE, scores, allow_pickle=False)
 
 
+def load_reference_file(path: Path) -> NDArray[np.float64]:
+    """Scores saved with :func:`numpy.save` (no pickles)."""
+    return np.asarray(np.load(path, allow_pickle=False), dtype=float).ravel()
+
+
 def load_reference(directory: Path) -> NDArray[np.float64] | None:
     """The reference scores cached in a version's directory, or None."""
     path = directory / REFERENCE_SCORES_FILE
     if not path.is_file():
         return None
     try:
-        return np.asarray(np.load(path, allow_pickle=False), dtype=float)
+        return load_reference_file(path)
     except (OSError, ValueError) as exc:
         logger.warning("cached score reference %s is unusable: %s", path, exc)
         return None
