@@ -54,10 +54,13 @@ API_KEY = "profile-key"
 
 
 class DirSource:
-    """Serves one model directory as version 1 of ``models:/credit-scoring@production``."""
+    """Serves one model directory as version 1 of ``models:/credit-scoring@production``, with
+    ``reference`` as its drift reference scores (the live score PSI window is then kept, as in
+    production)."""
 
-    def __init__(self, model_dir: Path) -> None:
+    def __init__(self, model_dir: Path, reference: list[float] | None = None) -> None:
         self.model_dir = model_dir
+        self.reference = reference
 
     def resolve(self) -> VersionRef:
         return VersionRef("credit-scoring", "1", "production", None)
@@ -68,6 +71,9 @@ class DirSource:
 
     def metrics(self, ref: VersionRef) -> dict[str, float]:
         return {}
+
+    def reference_scores(self, ref: VersionRef) -> np.ndarray | None:
+        return None if self.reference is None else np.asarray(self.reference, dtype=float)
 
 
 def _manager(app: Any) -> Any:
@@ -162,7 +168,8 @@ async def run(
         settings = Settings(
             home=work / "home", api_keys=API_KEY, reload_interval_s=3600, api_log_level="WARNING"
         )
-        app = create_app(settings, source_factory=lambda: DirSource(work / "model"))
+        reference = [r.score for r in model.score(rows, max_reasons=0)]
+        app = create_app(settings, source_factory=lambda: DirSource(work / "model", reference))
         applicant = rows[1]
         body = orjson.dumps(applicant)
         scope: dict[str, Any] = {

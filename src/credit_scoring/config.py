@@ -275,6 +275,18 @@ class Settings(BaseSettings):
         default=1.0, ge=0, le=1, description="Share of requests also scored by the shadow."
     )
     api_log_level: str = Field(default="INFO", description="Log level of the scoring API.")
+    api_score_psi_window: int = Field(
+        default=1000,
+        ge=10,
+        description="Scores of the served version the API keeps (the most recent, per process) "
+        "for its live score PSI gauge `credit_scoring_score_psi`.",
+    )
+    api_score_psi_min_scores: int = Field(
+        default=200,
+        ge=10,
+        description="The score PSI gauge is exported once the window holds this many scores (at "
+        "most `api_score_psi_window`); fewer would make PSI mostly sampling noise.",
+    )
     api_header_timeout_s: float = Field(
         default=10.0,
         gt=0,
@@ -418,6 +430,15 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _score_psi_window_holds_the_minimum(self) -> Settings:
+        if self.api_score_psi_min_scores > self.api_score_psi_window:
+            raise ValueError(
+                f"api_score_psi_min_scores ({self.api_score_psi_min_scores}) must not exceed "
+                f"api_score_psi_window ({self.api_score_psi_window}): the gauge would never show"
+            )
+        return self
 
     @model_validator(mode="after")
     def _secrets_from_files(self) -> Settings:

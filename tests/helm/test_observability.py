@@ -19,6 +19,8 @@ import yaml
 from chart_helpers import env_values, find, one, render_objects
 from observability_helpers import ALERTS, DASHBOARD, metric_families, promql_expressions
 
+from credit_scoring.monitoring.report import PSI_MODERATE, PSI_SIGNIFICANT
+
 pytestmark = pytest.mark.helm
 
 PROMTOOL_TESTS = Path(__file__).resolve().parent / "promtool" / "alerts_test.yaml"
@@ -38,7 +40,7 @@ def test_promtool_accepts_the_alert_rules() -> None:
         [_promtool(), "check", "rules", str(ALERTS)], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 8 rules found" in done.stdout
+    assert "SUCCESS: 10 rules found" in done.stdout
 
 
 def test_promtool_unit_tests_of_the_alerts_pass() -> None:
@@ -73,8 +75,18 @@ def test_every_required_alert_exists() -> None:
         "CreditScoringRegistryErrors",
         "CreditScoringPredictionLogFailures",
         "CreditScoringApprovalRateShift",
+        "CreditScoringScorePsiDrift",
     }
     assert all(r["labels"]["severity"] in {"critical", "warning"} for r in rules)
+
+
+def test_score_psi_alert_uses_the_drift_reports_bands() -> None:
+    rules = yaml.safe_load(ALERTS.read_text())["groups"][0]["rules"]
+    psi = {r["labels"]["severity"]: r for r in rules if r["alert"] == "CreditScoringScorePsiDrift"}
+    # The live gauge and the drift report say "moderate" and "significant" at the same PSI.
+    assert psi["critical"]["expr"].endswith(f">= {PSI_SIGNIFICANT}")
+    assert psi["warning"]["expr"].endswith(f">= {PSI_MODERATE:.2f}")
+    assert "credit_scoring_score_psi" in psi["critical"]["expr"]
 
 
 def test_rule_and_dashboard_are_rendered_from_the_files() -> None:
@@ -107,6 +119,7 @@ def test_dashboard_queries_name_api_metrics() -> None:
         "credit_scoring_decisions",
         "credit_scoring_model_loaded",
         "credit_scoring_ledger_records_lost",
+        "credit_scoring_score_psi",
     } <= set(families)
 
 

@@ -27,7 +27,16 @@ COPY src /build/src
 RUN uv build --wheel --out-dir /dist /build \
     && uv pip install --python /opt/venv/bin/python --no-deps /dist/*.whl
 # LightGBM needs its OpenMP runtime to import (this stage only; the runtime installs its own).
-RUN apt-get update && apt-get install -y --no-install-recommends libgomp1
+# binutils: strip the extension modules down to their dynamic symbols (--strip-unneeded, as
+# Debian does for shared libraries; uvloop alone ships ~12 MB of debug symbols). The vendored
+# libraries under *.libs are left alone: auditwheel patched them with patchelf, and
+# strip can break such files. C/Cython sources, headers and type stubs are not needed to run.
+RUN apt-get update && apt-get install -y --no-install-recommends libgomp1 binutils \
+    && cd /opt/venv/lib/python3.11/site-packages \
+    && find . -path './*.libs' -prune -o -name '*.so' -type f -print \
+       | xargs strip --strip-unneeded \
+    && find . \( -name '*.pyx' -o -name '*.pxd' -o -name '*.pyi' -o -name '*.c' -o -name '*.h' \
+       -o -name '*.cpp' \) -type f -delete
 # Bytecode only for the modules the API imports (the root filesystem is read-only at run time,
 # so nothing could be cached later): importing them once writes their .pyc.
 COPY infra/docker/api/serving-warm-imports.txt /tmp/warm-imports.txt

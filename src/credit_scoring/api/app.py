@@ -37,6 +37,7 @@ from credit_scoring.api.schemas import (
     build_batch_model,
     example_application,
 )
+from credit_scoring.api.score_psi import ScorePsiCollector
 from credit_scoring.api.shadow import ShadowScorer
 from credit_scoring.api.slow_clients import BodyTimeoutMiddleware
 from credit_scoring.api.stack import ScoringFastAPI
@@ -146,7 +147,7 @@ def build_state(
             fraction=settings.shadow_fraction,
         )
 
-    return ApiState(
+    api = ApiState(
         settings=settings,
         schema=schema,
         example=example,
@@ -159,6 +160,8 @@ def build_state(
         new_shadow=new_shadow if shadow_alias else None,
         overrides=OverrideMetrics(metrics.registry, metrics.decisions),
     )
+    metrics.registry.register(ScorePsiCollector(api.served_score_window))
+    return api
 
 
 def openapi(app: FastAPI, api: ApiState) -> dict[str, Any]:

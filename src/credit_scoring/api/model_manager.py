@@ -12,6 +12,10 @@ and the previous one keeps serving.
 
 The cache (``CREDIT_SCORING_MODEL_CACHE_DIR``) keeps the last good versions and a pointer to the
 one last served per alias, so a restart while MLflow is down still serves that version.
+
+The served version also gets its score reference (the training run's drift reference scores,
+:mod:`credit_scoring.api.score_psi`), cached with it; a version whose run has none is served
+all the same, without the ``credit_scoring_score_psi`` gauge.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import importlib.util
 import json
 import logging
 import os
@@ -31,7 +36,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+import numpy as np
+from numpy.typing import NDArray
+
 from credit_scoring.api.metrics import ApiMetrics
+from credit_scoring.api.score_psi import (
+    ScoreWindow,
+    load_reference,
+    load_reference_file,
+    reference_scores,
+    save_reference,
+)
 from credit_scoring.config import Settings
 from credit_scoring.data.schema import FeatureSchema
 
@@ -79,6 +94,8 @@ class LoadedModel:
     metrics: dict[str, float]
     source: Literal["registry", "cache"]
     loaded_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    #: The recent scores against the version's reference (None: no reference, or the shadow).
+    score_window: ScoreWindow | None = None
 
 
 class ModelSource(Protocol):
@@ -94,6 +111,10 @@ class ModelSource(Protocol):
 
     def metrics(self, ref: VersionRef) -> dict[str, float]:
         """Key metrics of the version's training run."""
+        ...
+
+    def reference_scores(self, ref: VersionRef) -> NDArray[np.float64] | None:
+        """The scores of the version's drift reference (None: the version has none)."""
         ...
 
 
@@ -124,6 +145,40 @@ class MlflowModelSource:
         if not ref.run_id:
             return {}
         return select_key_metrics(self.registry.run_metrics(ref.run_id))
+
+    def reference_scores(self, ref: VersionRef) -> NDArray[np.float64] | None:
+        """The run's reference scores: ``reference/scores.npy`` (runs since the live score PSI),
+        else the ``score`` column of ``reference/reference.parquet`` where pyarrow is installed
+        (the full image; the serving image has none). None when the run has neither or the
+        file has no score column; raises when MLflow fails."""
+        import tempfile
+
+        from credit_scoring.registry.gateway import (
+            REFERENCE,
+            REFERENCE_DIR,
+            REFERENCE_SCORES,
+        )
+
+        if not ref.run_id:
+            return None
+        found = {
+            Path(a.path).name
+            for a in self.registry.client.list_artifacts(ref.run_id, REFERENCE_DIR)
+        }
+        with tempfile.TemporaryDirectory() as tmp:
+            if Path(REFERENCE_SCORES).name in found:
+                path = self.registry.download_artifact(ref.run_id, REFERENCE_SCORES, Path(tmp))
+                return load_reference_file(path)
+            if Path(REFERENCE).name not in found:
+                return None
+            if importlib.util.find_spec("pyarrow") is None:
+                raise LookupError(
+                    f"run {ref.run_id} has only {REFERENCE} (trained before {REFERENCE_SCORES} "
+                    "was logged) and this image has no Parquet reader; retrain to get the gauge"
+                )
+            return reference_scores(
+                self.registry.download_artifact(ref.run_id, REFERENCE, Path(tmp))
+            )
 
 
 def select_key_metrics(metrics: Mapping[str, float], limit: int = 20) -> dict[str, float]:
@@ -434,6 +489,7 @@ class ModelManager:
         try:
             model_dir = source.download(ref, staging / "model")
             model = self._load_checked(model_dir)
+            window = self._fetch_score_window(source, ref, staging)
             try:
                 metrics = source.metrics(ref)
             except Exception as exc:
@@ -455,7 +511,57 @@ class ModelManager:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        return LoadedModel(model, ref.name, ref.version, ref.alias, ref.run_id, metrics, "registry")
+        return LoadedModel(
+            model,
+            ref.name,
+            ref.version,
+            ref.alias,
+            ref.run_id,
+            metrics,
+            "registry",
+            score_window=window,
+        )
+
+    def _fetch_score_window(
+        self, source: ModelSource, ref: VersionRef, directory: Path
+    ) -> ScoreWindow | None:
+        """The served version's score window from its reference, saved in ``directory``
+        (cached with the version); None (no gauge) for the shadow or without a reference."""
+        if self.role != "served":
+            return None
+        try:
+            scores = source.reference_scores(ref)
+        except Exception as exc:
+            logger.warning(
+                "version %s: cannot read its score reference (%s); credit_scoring_score_psi is "
+                "not exported for it",
+                ref.version,
+                _short(exc),
+            )
+            return None
+        if scores is None:
+            logger.warning(
+                "version %s: its run has no drift reference scores; credit_scoring_score_psi "
+                "is not exported for it",
+                ref.version,
+            )
+            return None
+        save_reference(directory, scores)
+        return self._score_window(ref.version, scores)
+
+    def _score_window(self, version: str, scores: NDArray[np.float64] | None) -> ScoreWindow | None:
+        if scores is None:
+            return None
+        try:
+            window = ScoreWindow(
+                scores,
+                self.settings.api_score_psi_window,
+                self.settings.api_score_psi_min_scores,
+            )
+        except ValueError as exc:
+            logger.warning("version %s: unusable score reference: %s", version, exc)
+            return None
+        return window
 
     def _load_checked(self, model_dir: Path) -> ScoringModel:
         try:
@@ -476,6 +582,7 @@ class ModelManager:
         except Exception as exc:
             logger.error("cached model version %s is unusable: %s", meta.get("version"), exc)
             return
+        reference = load_reference(vdir) if self.role == "served" else None
         loaded = LoadedModel(
             model,
             meta["name"],
@@ -484,6 +591,7 @@ class ModelManager:
             meta.get("run_id"),
             meta.get("metrics") or {},
             "cache",
+            score_window=self._score_window(str(meta["version"]), reference),
         )
         self._swap(loaded)
         logger.warning(

@@ -9,7 +9,9 @@ turns it into bytes with :meth:`Scored.body` / :meth:`Scored.batch_body`. Errors
 handlers.
 
 Every answer is recorded first: :func:`record_outcome` writes one decision record per
-application to the spool (:mod:`credit_scoring.ledger`) *before* the route sends the response.
+application to the spool (:mod:`credit_scoring.ledger`) *before* the route sends the response,
+then counts the decisions and adds the scores to the served version's PSI window
+(:mod:`credit_scoring.api.score_psi`).
 When the spool refuses (full or disk error, policy ``reject``) the request gets 503 and no
 decision: nothing is answered that is not recorded.
 
@@ -193,6 +195,7 @@ def record_outcome(api: ApiState, state: dict[str, Any], scored: Scored, channel
     name, version, rid = scored.loaded.name, scored.loaded.version, scored.request_id
     records: list[DecisionRecord] = []
     decisions: dict[str, int] = {}
+    window = scored.loaded.score_window
     for decision_id, inputs, res, out in zip(
         scored.decision_ids, scored.records, scored.results, scored.outputs, strict=True
     ):
@@ -223,5 +226,8 @@ def record_outcome(api: ApiState, state: dict[str, Any], scored: Scored, channel
         ) from None
     for decision, count in decisions.items():
         api.metrics.decision(decision, version).inc(count)
+    if window is not None:  # after the spool took them: only answered scores count
+        for res in scored.results:
+            window.add(res.score)
     if api.settings.log_applicant_fields:
         _logger.info("scored applicants", extra={"inputs": scored.records})

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from credit_scoring.api.auth import KeyChecker
 from credit_scoring.api.metrics import ApiMetrics
 from credit_scoring.api.model_manager import LoadedModel, ModelManager
+from credit_scoring.api.score_psi import ScoreWindow
 from credit_scoring.api.shadow import ShadowScorer
 from credit_scoring.api.slow_clients import STATE_KEY
 from credit_scoring.config import Settings
@@ -81,6 +82,11 @@ class ApiState:
     def current(self) -> LoadedModel | None:
         """The served model, or None (no 503: for pages that say so themselves)."""
         return self.manager.current if self.manager is not None else None
+
+    def served_score_window(self) -> tuple[str, ScoreWindow | None] | None:
+        """The served version and its score PSI window (read at scrape time)."""
+        loaded = self.current
+        return None if loaded is None else (loaded.version, loaded.score_window)
 
     @property
     def last_error(self) -> str | None:

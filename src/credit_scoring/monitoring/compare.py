@@ -36,7 +36,7 @@ from pydantic import BaseModel, Field
 
 from credit_scoring.config import Settings
 from credit_scoring.data.schema import FeatureSchema
-from credit_scoring.evaluation.metrics import psi
+from credit_scoring.evaluation.psi import psi
 from credit_scoring.monitoring.prediction_log import Source, as_utc, read_prediction_log
 from credit_scoring.monitoring.shadow_log import read_shadow_log
 from credit_scoring.registry.gateway import COMPARE_DIR, FEATURE_SCHEMA_FILE, RegistryGateway

@@ -4,9 +4,11 @@ Statistics (all against the reference sample):
 
 * PSI of every feature and of the score, bands ``< 0.10`` stable, ``0.10-0.25`` moderate,
   ``>= 0.25`` significant. Numeric features use reference quantile bins (at most 10, fewer on
-  small windows so every bin can hold about 20 rows), categorical ones their categories plus one
-  bin for unseen values; missing values get their own bin when present. PSI itself is the
-  platform's one implementation, :func:`credit_scoring.evaluation.metrics.psi_from_counts` (the
+  small windows so every bin can hold about 20 rows:
+  :func:`~credit_scoring.evaluation.psi.window_bins`, also the binning of the API's live
+  ``credit_scoring_score_psi`` gauge), categorical ones their categories plus one bin for
+  unseen values; missing values get their own bin when present. PSI itself is the
+  platform's one implementation, :func:`credit_scoring.evaluation.psi.psi_from_counts` (the
   gate's stability check uses it too), including its handling of empty bins.
 * Share of rows with a category the schema and reference do not know, per feature.
 * Missing rate per feature in reference and window.
@@ -32,11 +34,12 @@ from scipy.stats import chi2_contingency  # type: ignore[import-untyped,unused-i
 
 from credit_scoring.config import Settings
 from credit_scoring.data.schema import FeatureSchema
-from credit_scoring.evaluation.metrics import (
+from credit_scoring.evaluation.psi import (
     PSI_BINS,
     bin_counts,
     psi_from_counts,
     quantile_edges,
+    window_bins,
 )
 from credit_scoring.monitoring.prediction_log import as_utc
 from credit_scoring.monitoring.report import (
@@ -52,7 +55,6 @@ from credit_scoring.monitoring.report import (
 MISSING_RATE_ALERT = 0.10
 DECISION_P_VALUE = 0.01
 MAX_BINS = PSI_BINS
-MIN_ROWS_PER_BIN = 20
 _MISSING = "(missing)"
 _UNSEEN = "(unseen)"
 
@@ -74,10 +76,6 @@ class DriftThresholds:
             unseen_share=settings.monitor_max_unseen_share,
             decision_rate_change=settings.monitor_max_decision_rate_change,
         )
-
-
-def _n_bins(n_current: int) -> int:
-    return int(min(MAX_BINS, max(2, n_current // MIN_ROWS_PER_BIN)))
 
 
 def _shares(labels: list[str], ref: np.ndarray, cur: np.ndarray) -> list[BinShare]:
@@ -206,7 +204,7 @@ def compute_drift(
                 f"{limits.min_rows} are needed to judge drift"
             ),
         )
-    n_bins = _n_bins(len(current))
+    n_bins = window_bins(len(current))
     reasons: list[str] = []
     warnings: list[str] = []
     features: list[FeatureDrift] = []

@@ -45,6 +45,10 @@ HOLDOUT = f"{HOLDOUT_DIR}/{HOLDOUT_FILE}"
 REFERENCE_DIR = "reference"
 REFERENCE_FILE = "reference.parquet"
 REFERENCE = f"{REFERENCE_DIR}/{REFERENCE_FILE}"
+#: The reference's ``score`` column alone (numpy ``.npy``): what the scoring API's live score PSI
+#: reads, since the serving image has no Parquet reader (no pyarrow).
+REFERENCE_SCORES_FILE = "scores.npy"
+REFERENCE_SCORES = f"{REFERENCE_DIR}/{REFERENCE_SCORES_FILE}"
 PLOTS_DIR = "plots"
 SCORECARD_DIR = "scorecard"
 SCORECARD_TABLE_FILE = "scorecard_table.csv"

@@ -379,6 +379,11 @@ def _log_run(
         ref["score"] = scaling.points(ref_pd)
         ref["decision"] = scaling.decisions(ref_pd)
         _log_parquet(ref, root / run_artifacts.REFERENCE_FILE, run_artifacts.REFERENCE_DIR)
+        # Its scores alone for the scoring API's live PSI (the serving image reads no Parquet).
+        np.save(root / run_artifacts.REFERENCE_SCORES_FILE, ref["score"].to_numpy(dtype=float))
+        mlflow.log_artifact(
+            str(root / run_artifacts.REFERENCE_SCORES_FILE), run_artifacts.REFERENCE_DIR
+        )
 
         scorecard_table(card).to_csv(root / run_artifacts.SCORECARD_TABLE_FILE, index=False)
         mlflow.log_artifact(

@@ -16,7 +16,7 @@ from fairlearn.metrics import MetricFrame, count, selection_rate
 from numpy.typing import NDArray
 
 from credit_scoring.config import Settings
-from credit_scoring.evaluation.metrics import psi
+from credit_scoring.evaluation.psi import psi
 from credit_scoring.evaluation.statistics import Interval
 
 

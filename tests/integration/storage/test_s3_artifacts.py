@@ -8,7 +8,8 @@ the cluster: the CLI trains, validates and promotes, and the scoring API serves 
 version, all through MLflow's artifact proxy. Checked too: an unusable bucket stops MLflow at
 start (exit 3, the reason in its log) instead of a green ``/health``; MLflow's ``/metrics``
 answers a pod-IP ``Host`` (how Prometheus scrapes); the running API exports every metric the
-chart's alert rules and Grafana dashboard name.
+chart's alert rules and Grafana dashboard name, the live score PSI once enough applications are
+scored, equal to the ``score_psi`` of ``credit-scoring monitor`` over the same decisions.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ from helpers.servers import free_port, stop, wait_http
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "helm"))
 from chart_helpers import REPO_ROOT, env_values, one, pod_spec, render_objects
 from observability_helpers import missing_from_exposition
+from prometheus_client.parser import text_string_to_metric_families
+
+from credit_scoring.config import Settings
+from credit_scoring.data.io import german_credit_schema, load_german_credit
+from credit_scoring.monitoring.run import run_monitoring
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -150,6 +156,16 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return done
 
 
+def _gauges(exposition: str) -> dict[tuple[str, str], float]:
+    """(sample name, model_version label or "") -> value of a /metrics text."""
+    return {
+        (s.name, s.labels.get("model_version", "")): s.value
+        for family in text_string_to_metric_families(exposition)
+        for s in family.samples
+        if not s.labels.keys() - {"model_version"}
+    }
+
+
 def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -165,6 +181,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float) -> dict
     raise TimeoutError(f"{url}/readyz not 200 within {timeout}s")
 
 
+@pytest.mark.timeout(1500)  # trains, validates, promotes and serves through a real MLflow
 def test_train_register_promote_serve_with_artifacts_in_a_bucket(
     s3_server: str, pg_url: str, tmp_path: Path
 ) -> None:
@@ -249,9 +266,46 @@ def test_train_register_promote_serve_with_artifacts_in_a_bucket(
         assert scored.status_code == 200, scored.text
         assert scored.json()["model_version"] == version
 
+        # Enough applications for the score PSI gauge (CREDIT_SCORING_API_SCORE_PSI_MIN_SCORES,
+        # default 200): the demo data's first 250 rows, in one batch.
+        frame = load_german_credit()
+        applications = [
+            {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+            for row in frame[german_credit_schema().feature_names].head(250).to_dict("records")
+        ]
+        batch = httpx.post(
+            f"{api_url}/v1/score/batch",
+            headers={"X-API-Key": "k1"},
+            json={"applications": applications},
+            timeout=60,
+        )
+        assert batch.status_code == 200, batch.text
+
         # Every metric the chart's alerts and dashboard use is exported by the running API.
         exposition = httpx.get(f"{api_url}/metrics", timeout=10).text
         assert missing_from_exposition(exposition) == []
+        gauges = _gauges(exposition)
+        assert gauges[("credit_scoring_score_psi_window_scores", version)] == 251
+        live_psi = gauges[("credit_scoring_score_psi", version)]
+
+        # Drift monitoring over the same 251 decisions (once shipped to the embedded ledger)
+        # computes the same score PSI: one implementation, one binning.
+        deadline = time.monotonic() + 60
+        while _gauges(httpx.get(f"{api_url}/metrics", timeout=10).text)[
+            ("credit_scoring_ledger_pending_records", "")
+        ]:
+            assert time.monotonic() < deadline, "decision records not shipped to the ledger"
+            time.sleep(0.2)
+        # In-process (what `credit-scoring monitor --no-log` runs): a CLI start costs minutes of
+        # this test's budget on a loaded machine.
+        report = run_monitoring(
+            Settings(home=tmp_path / "api", tracking_uri=mlflow_url),
+            source="embedded",
+            log_to_mlflow=False,
+        )
+        assert report.n_current == 251
+        assert report.score_psi is not None
+        assert live_psi == pytest.approx(report.score_psi, abs=1e-6)  # the report rounds
 
         # MLflow's /metrics answers Prometheus, which sends the pod IP as Host.
         metrics = httpx.get(f"{mlflow_url}/metrics", headers={"Host": "10.1.2.3:5000"}, timeout=10)

@@ -19,9 +19,11 @@ import pandas as pd
 import pytest
 
 from credit_scoring.api.model_manager import VersionRef
+from credit_scoring.api.score_psi import reference_scores
 from credit_scoring.config import Settings
 from credit_scoring.data.schema import FeatureSchema
 from credit_scoring.features.encoding import FeatureEncoder
+from credit_scoring.registry.gateway import REFERENCE_FILE
 from credit_scoring.scoring.calibration import Calibration
 from credit_scoring.scoring.model import CreditModel
 from credit_scoring.scoring.scaling import ScoreScaling
@@ -94,13 +96,16 @@ def model_dirs(
     tmp_path_factory: pytest.TempPathFactory, schema: FeatureSchema, german: pd.DataFrame
 ) -> dict[str, Path]:
     """Pyfunc-layout model directories: '1' and '2' good, 'broken' cannot score, 'other' has a
-    different schema."""
+    different schema. Version '1' also has a drift reference (``reference.parquet`` beside its
+    artifacts, as a training run logs it); '2' has none."""
     root = tmp_path_factory.mktemp("models")
     out: dict[str, Path] = {}
     for name, rounds in (("1", 10), ("2", 30)):
         model = train_tiny(schema, german, rounds)
         model.save_artifacts(root / name / "artifacts")
         out[name] = root / name
+        if name == "1":
+            write_reference(model, german.head(700), out[name] / REFERENCE_FILE)
     broken = root / "broken"
     shutil.copytree(out["1"], broken)
     (broken / "artifacts" / "booster.txt").write_text("not a booster", encoding="utf-8")
@@ -112,6 +117,18 @@ def model_dirs(
     other.save_artifacts(root / "other" / "artifacts")
     out["other"] = root / "other"
     return out
+
+
+def write_reference(model: CreditModel, frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """A drift reference like the training pipeline's: feature columns plus the model's
+    ``probability``, ``score`` and ``decision``; written to ``path`` and returned."""
+    ref = frame[model.schema.feature_names].reset_index(drop=True).copy()
+    results = model.score(ref.to_dict(orient="records"), max_reasons=0)
+    ref["probability"] = [r.probability for r in results]
+    ref["score"] = [r.score for r in results]
+    ref["decision"] = [r.decision for r in results]
+    ref.to_parquet(path, index=False)
+    return ref
 
 
 class DirSource:
@@ -146,6 +163,12 @@ class DirSource:
 
     def metrics(self, ref: VersionRef) -> dict[str, float]:
         return {"test_auc": 0.75, "test_ks": 0.4}
+
+    def reference_scores(self, ref: VersionRef) -> np.ndarray | None:
+        path = self.dirs[ref.version] / REFERENCE_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"run-{ref.version} has no artifact {REFERENCE_FILE}")
+        return reference_scores(path)
 
 
 @pytest.fixture

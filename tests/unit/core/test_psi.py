@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from credit_scoring.evaluation.metrics import (
+from credit_scoring.evaluation.psi import (
     PSI_EMPTY_BIN_SHARE,
     bin_counts,
     psi,
@@ -59,3 +59,14 @@ def test_gate_and_drift_compute_the_same_psi(shift: float) -> None:
     drift_value, _ = numeric_psi(pd.Series(reference), pd.Series(window))
     assert psi(reference, window) == drift_value
     assert math.isfinite(drift_value)
+
+
+@pytest.mark.parametrize(("expected", "actual"), [([50, 50], [30, 70]), ([10, 0, 30], [0, 25, 5])])
+def test_psi_is_optbinnings_jeffrey_divergence(expected: list[int], actual: list[int]) -> None:
+    # The formula is numpy (the API must not import optbinning); the number is optbinning's.
+    from optbinning.binning.metrics import jeffrey
+
+    e = np.maximum(np.asarray(expected) / sum(expected), PSI_EMPTY_BIN_SHARE)
+    a = np.maximum(np.asarray(actual) / sum(actual), PSI_EMPTY_BIN_SHARE)
+    reference = float(jeffrey(a / a.sum(), e / e.sum(), return_sum=True))
+    assert psi_from_counts(expected, actual) == pytest.approx(reference, rel=1e-12)

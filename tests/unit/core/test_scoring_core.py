@@ -15,8 +15,8 @@ from credit_scoring.evaluation.metrics import (
     classification_metrics,
     expected_calibration_error,
     ks_statistic,
-    psi,
 )
+from credit_scoring.evaluation.psi import psi
 from credit_scoring.features.encoding import FeatureEncoder
 from credit_scoring.scoring.scaling import ScoreScaling
 

@@ -11,7 +11,7 @@ import pytest
 
 from credit_scoring.config import Settings
 from credit_scoring.data.schema import Feature, FeatureSchema, ProtectedAttribute, Target
-from credit_scoring.evaluation.metrics import psi
+from credit_scoring.evaluation.psi import psi
 from credit_scoring.monitoring.compare import compute_compare, render_html, render_plots
 from credit_scoring.monitoring.shadow_log import read_shadow_log
 from credit_scoring.predictions import shadow
