@@ -96,18 +96,18 @@ def _child(kind: str, home: str, data: str, out: str, reasons: int) -> dict[str,
         pyfunc = mlflow.pyfunc.load_model(f"models:/{registered.name}/1")
         start = time.perf_counter()
         rows = 0
-        numeric = [f.name for f in model.schema.numeric]
+        types = {f.name: "int64" if f.integer else "float64" for f in model.schema.numeric}
         for chunk in pq.ParquetFile(data).iter_batches(batch_size=PYFUNC_CHUNK):
-            frame = chunk.to_pandas()
-            # The logged signature declares doubles; MLflow refuses int64 columns (issue 14).
-            frame[numeric] = frame[numeric].astype("float64")
+            # Columns cast to the logged signature's types (integer features long, the others
+            # double), which MLflow enforces.
+            frame = chunk.to_pandas().astype(types)
             rows += len(pyfunc.predict(frame))
         result["seconds"] = time.perf_counter() - start
         result["rows"] = rows
     elif kind in ("spark", "spark_udf"):
         from credit_scoring.batch.spark import build_session, score_spark
 
-        spark = build_session("local[2]", 10_000)
+        spark = build_session("local[2]")  # both: the engine's Arrow batch size
         spark.sparkContext.setLogLevel("ERROR")
         if kind == "spark":
             start = time.perf_counter()
@@ -129,10 +129,8 @@ def _child(kind: str, home: str, data: str, out: str, reasons: int) -> dict[str,
             start = time.perf_counter()
             df = spark.read.parquet(data)
             features = model.schema.feature_names
-            numeric = {f.name for f in model.schema.numeric}
-            args = [
-                F.col(c).cast("double").alias(c) if c in numeric else F.col(c) for c in features
-            ]
+            types = {f.name: "long" if f.integer else "double" for f in model.schema.numeric}
+            args = [F.col(c).cast(types[c]).alias(c) if c in types else F.col(c) for c in features]
             scored = df.withColumn("prediction", udf(F.struct(*args))).select(
                 *[c for c in df.columns if c not in features], "prediction.*"
             )
