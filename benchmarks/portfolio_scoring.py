@@ -52,6 +52,15 @@ def _settings(home: str) -> Any:
     return Settings(home=Path(home), tracking_uri=None, cv_max_rows=0)
 
 
+def _signature_types(uri: str) -> dict[str, str]:
+    """Input column -> MLflow type name (``double``, ``long``, ...) of the logged signature."""
+    from mlflow.models import get_model_info
+
+    signature = get_model_info(uri).signature
+    assert signature is not None
+    return {c.name: c.type.name for c in signature.inputs.inputs}
+
+
 def _child(kind: str, home: str, data: str, out: str, reasons: int) -> dict[str, float]:
     from datetime import UTC, datetime
 
@@ -93,21 +102,22 @@ def _child(kind: str, home: str, data: str, out: str, reasons: int) -> dict[str,
         from credit_scoring.registry.tracking import configure_mlflow
 
         configure_mlflow(_settings(home))
-        pyfunc = mlflow.pyfunc.load_model(f"models:/{registered.name}/1")
+        uri = f"models:/{registered.name}/1"
+        pyfunc = mlflow.pyfunc.load_model(uri)
         start = time.perf_counter()
         rows = 0
-        numeric = [f.name for f in model.schema.numeric]
+        pandas_types = {"long": "int64", "integer": "int32", "double": "float64"}
+        types = {c: pandas_types[t] for c, t in _signature_types(uri).items() if t in pandas_types}
         for chunk in pq.ParquetFile(data).iter_batches(batch_size=PYFUNC_CHUNK):
-            frame = chunk.to_pandas()
-            # The logged signature declares doubles; MLflow refuses int64 columns (issue 14).
-            frame[numeric] = frame[numeric].astype("float64")
+            # Columns cast to the logged signature's types, which MLflow enforces.
+            frame = chunk.to_pandas().astype(types)
             rows += len(pyfunc.predict(frame))
         result["seconds"] = time.perf_counter() - start
         result["rows"] = rows
     elif kind in ("spark", "spark_udf"):
         from credit_scoring.batch.spark import build_session, score_spark
 
-        spark = build_session("local[2]", 10_000)
+        spark = build_session("local[2]")  # both: the engine's Arrow batch size
         spark.sparkContext.setLogLevel("ERROR")
         if kind == "spark":
             start = time.perf_counter()
@@ -129,10 +139,8 @@ def _child(kind: str, home: str, data: str, out: str, reasons: int) -> dict[str,
             start = time.perf_counter()
             df = spark.read.parquet(data)
             features = model.schema.feature_names
-            numeric = {f.name for f in model.schema.numeric}
-            args = [
-                F.col(c).cast("double").alias(c) if c in numeric else F.col(c) for c in features
-            ]
+            types = _signature_types(f"models:/{registered.name}/1")
+            args = [F.col(c).cast(types[c]).alias(c) if c in types else F.col(c) for c in features]
             scored = df.withColumn("prediction", udf(F.struct(*args))).select(
                 *[c for c in df.columns if c not in features], "prediction.*"
             )

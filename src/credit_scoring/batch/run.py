@@ -41,14 +41,16 @@ def score_portfolio(
     if engine not in ("local", "spark"):
         raise ValueError(f"--engine must be local or spark, not {engine!r}")
     registered = load_registered(settings, alias, version)
+    from credit_scoring.batch.local import DEFAULT_BATCH_ROWS
+
     if engine == "spark":
         from credit_scoring.batch.spark import DEFAULT_MASTER, build_session, score_spark
 
-        spark = build_session(master or DEFAULT_MASTER, batch_rows or 10_000)
+        spark = build_session(master or DEFAULT_MASTER, batch_rows or DEFAULT_BATCH_ROWS)
         return score_spark(spark, data, out, registered, reasons, rejects)
 
     from credit_scoring.batch.io import open_input
-    from credit_scoring.batch.local import DEFAULT_BATCH_ROWS, score_local
+    from credit_scoring.batch.local import score_local
     from credit_scoring.batch.transform import ScoringJob
 
     source = open_input(data)

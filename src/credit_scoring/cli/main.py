@@ -698,7 +698,7 @@ def score_cmd(
     reasons: Annotated[int, typer.Option(help="Adverse reason codes per row (0: none).")] = 4,
     engine: Annotated[str, typer.Option(help="local (streaming) or spark.")] = "local",
     batch_rows: Annotated[
-        int | None, typer.Option(help="Rows per record batch (local 131072, spark 10000).")
+        int | None, typer.Option(help="Rows per record batch (default 131072).")
     ] = None,
     master: Annotated[
         str | None, typer.Option(help="Spark master URL with --engine spark (local[*]).")
