@@ -154,9 +154,9 @@ def test_mlflow_server_with_the_chart_arguments(
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        # Generous: the database migration, the artifact-store check and MLflow's imports on a
-        # shared CI machine.
-        deadline = time.monotonic() + 300
+        # Generous: the database migration, the artifact-store check and MLflow's imports (its
+        # basic-auth app adds its own) on a shared CI machine.
+        deadline = time.monotonic() + 600
         while True:
             assert server.poll() is None, (tmp_path / "mlflow.log").read_text()[-3000:]
             try:
