@@ -19,7 +19,12 @@ Airflow worker: in ``CREDIT_SCORING_K8S_NAMESPACE`` (the platform release's name
 ServiceAccount ``CREDIT_SCORING_K8S_SERVICE_ACCOUNT`` and the labels of the chart's trainer pods
 (so its NetworkPolicy lets them reach MLflow and nothing else), the data volume
 ``CREDIT_SCORING_K8S_DATA_CLAIM`` mounted read-only at ``/data``, and the worker's
-``MLFLOW_TRACKING_URI`` / ``CREDIT_SCORING_*`` settings.
+``MLFLOW_TRACKING_URI`` / ``CREDIT_SCORING_*`` settings. With registry access control, the
+registry's writer identity: ``CREDIT_SCORING_K8S_REGISTRY_SECRET`` names a Secret of that
+namespace (the platform release's ``credit-scoring-secrets``) whose key
+``CREDIT_SCORING_K8S_REGISTRY_PASSWORD_KEY`` (default ``mlflow-writer-password``) is mounted as a
+file for ``CREDIT_SCORING_REGISTRY_USERNAME`` (``CREDIT_SCORING_K8S_REGISTRY_USERNAME``, default
+``credit-scoring-writer``); the password never passes through Airflow.
 """
 
 from __future__ import annotations
@@ -54,7 +59,16 @@ def _pod_env() -> dict[str, str]:
         env[setting] = "{{ params.%s or %s }}" % (param, default)  # noqa: UP031 - Jinja
     model = json.dumps(os.environ.get("CREDIT_SCORING_MODEL_NAME", "credit-scoring"))
     env["CREDIT_SCORING_MODEL_NAME"] = "{{ params.model_name or %s }}" % model  # noqa: UP031
+    registry_secret = os.environ.get("CREDIT_SCORING_K8S_REGISTRY_SECRET", "")
+    if registry_secret:
+        env["CREDIT_SCORING_REGISTRY_USERNAME"] = os.environ.get(
+            "CREDIT_SCORING_K8S_REGISTRY_USERNAME", "credit-scoring-writer"
+        )
+        env["CREDIT_SCORING_REGISTRY_PASSWORD_FILE"] = f"{_REGISTRY_DIR}/password"
     return env
+
+
+_REGISTRY_DIR = "/etc/credit-scoring/registry"
 
 
 def _trainer_pod(task_id: str, script: str, **kwargs: Any) -> Any:
@@ -75,6 +89,22 @@ def _trainer_pod(task_id: str, script: str, **kwargs: Any) -> Any:
             )
         )
         mounts.append(k8s.V1VolumeMount(name="data", mount_path="/data", read_only=True))
+    registry_secret = os.environ.get("CREDIT_SCORING_K8S_REGISTRY_SECRET", "")
+    if registry_secret:
+        key = os.environ.get("CREDIT_SCORING_K8S_REGISTRY_PASSWORD_KEY", "mlflow-writer-password")
+        volumes.append(
+            k8s.V1Volume(
+                name="registry-identity",
+                secret=k8s.V1SecretVolumeSource(
+                    secret_name=registry_secret,
+                    default_mode=0o440,
+                    items=[k8s.V1KeyToPath(key=key, path="password")],
+                ),
+            )
+        )
+        mounts.append(
+            k8s.V1VolumeMount(name="registry-identity", mount_path=_REGISTRY_DIR, read_only=True)
+        )
     return KubernetesPodOperator(
         task_id=task_id,
         name=f"credit-scoring-{task_id.replace('_', '-')}",

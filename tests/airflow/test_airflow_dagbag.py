@@ -66,7 +66,8 @@ def test_training_dag_runs_heavy_tasks_as_trainer_pods(
     airflow_db: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """CREDIT_SCORING_K8S_TRAINER_IMAGE: the heavy tasks become KubernetesPodOperator pods in
-    the trainer image, labelled as the chart's trainer pods, with the data volume mounted."""
+    the trainer image, labelled as the chart's trainer pods, with the data volume and the
+    registry's writer password (a Secret file) mounted."""
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
     monkeypatch.setenv(
@@ -77,6 +78,7 @@ def test_training_dag_runs_heavy_tasks_as_trainer_pods(
     monkeypatch.setenv("CREDIT_SCORING_K8S_DATA_CLAIM", "credit-scoring-training-data")
     monkeypatch.setenv("CREDIT_SCORING_TRAINING_DATA", "/data/applications.parquet")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
+    monkeypatch.setenv("CREDIT_SCORING_K8S_REGISTRY_SECRET", "credit-scoring-secrets")
     from airflow.dag_processing.dagbag import DagBag
 
     # A fresh parse of the file: the DAG reads the settings at parse time.
@@ -104,6 +106,14 @@ def test_training_dag_runs_heavy_tasks_as_trainer_pods(
         assert '"/data/applications.parquet"' in env["CREDIT_SCORING_TRAINING_DATA"]
         claims = [v.persistent_volume_claim for v in pod.volumes if v.persistent_volume_claim]
         assert [c.claim_name for c in claims] == ["credit-scoring-training-data"]
+        # The registry's writer identity: the password as a file of the platform's Secret.
+        assert env["CREDIT_SCORING_REGISTRY_USERNAME"] == "credit-scoring-writer"
+        identity = next(v.secret for v in pod.volumes if v.name == "registry-identity")
+        assert identity.secret_name == "credit-scoring-secrets"
+        assert [(i.key, i.path) for i in identity.items] == [("mlflow-writer-password", "password")]
+        mount = next(m for m in pod.volume_mounts if m.name == "registry-identity")
+        assert env["CREDIT_SCORING_REGISTRY_PASSWORD_FILE"] == f"{mount.mount_path}/password"
+        assert mount.read_only
     assert dag.get_task("train_and_register").do_xcom_push is True
     assert "credit-scoring train --json" in dag.get_task("train_and_register").arguments[0]
     assert dag.get_task("validation_gate").retries == 0

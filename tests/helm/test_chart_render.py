@@ -163,6 +163,9 @@ def test_schema_rejects_a_wrong_type_in_a_values_file_with_a_clear_message(
         # A plaintext secret has no place in values: unknown keys are refused.
         ({"api": {"apiKeys": "key-1,key-2"}}, "/api"),
         ({"image": {"digest": "latest"}}, "/image/digest"),
+        ({"mlflow": {"auth": {"enabled": "true"}}}, "/mlflow/auth/enabled"),
+        # Passwords of the registry identities come from existingSecret only.
+        ({"mlflow": {"auth": {"writerPassword": "s3cret"}}}, "/mlflow/auth"),
     ],
 )
 def test_schema_rejects_invalid_values(values: dict[str, Any], pointer: str) -> None:
@@ -592,6 +595,16 @@ def test_secrets_come_only_from_the_existing_secret(
         expected |= {"api-keys", "admin-api-key", "webhook-secret", "database-url"}
     if env in MLFLOW_ENVS:
         expected.add("mlflow-backend-store-uri")
+    if env in ("staging", "prod"):  # registry access control: the APIs' read-only identity
+        expected.add("mlflow-reader-password")
+    if env == "platform":  # MLflow's basic auth, the access Job and the trainer's writer
+        expected |= {
+            "mlflow-auth-database-uri",
+            "mlflow-admin-password",
+            "mlflow-flask-secret-key",
+            "mlflow-writer-password",
+            "mlflow-reader-password",
+        }
     assert expected <= referenced
 
 
@@ -623,20 +636,23 @@ def test_api_config_is_understood_by_the_application_settings(
             assert field in Settings.model_fields, f"{key} is not a setting of the application"
 
     # Materialise the mounted secret files under tmp_path, as the kubelet would.
-    mount = next(m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "secrets")
-    secret_volume = next(v for v in spec["volumes"] if v["name"] == "secrets")["secret"]
     contents = {
         "api-keys": "key-one, key-two",
         "admin-api-key": "admin",
         "webhook-secret": "whs",
         "database-url": "postgresql://u:p@db:5432/predictions",
+        "mlflow-reader-password": "reader-password-1",
     }
-    mounted = tmp_path / "secrets"
-    mounted.mkdir()
-    for item in secret_volume["items"]:
-        (mounted / item["path"]).write_text(contents[item["path"]], encoding="utf-8")
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    mounts = [m for m in spec["containers"][0]["volumeMounts"] if "secret" in volumes[m["name"]]]
+    for mount in mounts:
+        mounted = tmp_path / mount["name"]
+        mounted.mkdir()
+        for item in volumes[mount["name"]]["secret"]["items"]:
+            (mounted / item["path"]).write_text(contents[item["key"]], encoding="utf-8")
     for key, value in config.items():
-        value = value.replace(mount["mountPath"], str(mounted))
+        for mount in mounts:
+            value = value.replace(mount["mountPath"], str(tmp_path / mount["name"]))
         value = value.replace("/var/", f"{tmp_path}/var/")
         isolated_env.setenv(key, value)
 
@@ -658,6 +674,12 @@ def test_api_config_is_understood_by_the_application_settings(
     assert settings.admin_api_key is not None
     assert settings.webhook_secret is not None
     assert settings.database_url is not None
+    if env == "default":  # the demo's open registry
+        assert settings.registry_username is None
+    else:  # the registry's read-only identity
+        assert settings.registry_username == "credit-scoring-reader"
+        assert settings.registry_password is not None
+        assert settings.registry_password.get_secret_value() == "reader-password-1"
 
 
 # --------------------------------------------------------------------------------------------

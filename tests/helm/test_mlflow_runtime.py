@@ -6,7 +6,8 @@ put it in the Secret. The migration Job's script is taken verbatim from the rend
 server runs through the MLflow image's entrypoint (``infra/docker/mlflow/entrypoint.py``) with
 the rendered Deployment's arguments, only the port and the artifact directory changed for the
 local run. Checked: the schema is created (and re-running is a no-op), MLflow answers for the
-Host header the API sends (its Service name and port) and refuses any other host.
+Host header the API sends (its Service name and port) and refuses any other host, and its
+basic-auth app (registry access control) refuses anonymous requests and a wrong password.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ pytestmark = [pytest.mark.helm, pytest.mark.slow]
 PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres"
 ENTRYPOINT = REPO_ROOT / "infra" / "docker" / "mlflow" / "entrypoint.py"
 BIN_DIR = Path(sys.executable).parent
+ADMIN_PASSWORD = "admin-password-of-the-test"
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +51,10 @@ def database() -> Iterator[str]:
         yield f"postgresql://postgres@127.0.0.1:5432/{name}"
     finally:
         with admin.cursor() as cur:
-            cur.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+            for db in (name, f"{name}_auth"):
+                cur.execute(
+                    sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db))
+                )
         admin.close()
 
 
@@ -61,13 +64,21 @@ def prod() -> list[Manifest]:
 
 
 def _secret_file(tmp_path: Path, workload: Manifest, uri: str) -> dict[str, str]:
-    """Write the URI where the workload's env says the secret file is; return the pod env."""
+    """Write each secret where the workload's env says its file is (``*_FILE``: the backend
+    store URI; with registry access control the auth store URI, next to it, the admin password
+    and the Flask secret); return the pod env."""
+    contents = {
+        "MLFLOW_BACKEND_STORE_URI_FILE": uri,
+        "MLFLOW_AUTH_DATABASE_URI_FILE": f"{uri}_auth",  # created by the entrypoint
+        "MLFLOW_AUTH_ADMIN_PASSWORD_FILE": ADMIN_PASSWORD,
+        "MLFLOW_FLASK_SERVER_SECRET_KEY_FILE": "flask-secret-of-the-test",
+    }
     container = pod_spec(workload)["containers"][0]
     env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
-    path = Path(env["MLFLOW_BACKEND_STORE_URI_FILE"])
-    local = tmp_path / path.name
-    local.write_text(uri + "\n", encoding="utf-8")
-    env["MLFLOW_BACKEND_STORE_URI_FILE"] = str(local)
+    for name in [n for n in env if n.endswith("_FILE")]:
+        local = tmp_path / Path(env[name]).name
+        local.write_text(contents[name] + "\n", encoding="utf-8")
+        env[name] = str(local)
     env["HOME"] = str(tmp_path)
     return env
 
@@ -143,9 +154,9 @@ def test_mlflow_server_with_the_chart_arguments(
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        # Generous: the database migration, the artifact-store check and MLflow's imports on a
-        # shared CI machine.
-        deadline = time.monotonic() + 300
+        # Generous: the database migration, the artifact-store check and MLflow's imports (its
+        # basic-auth app adds its own) on a shared CI machine.
+        deadline = time.monotonic() + 600
         while True:
             assert server.poll() is None, (tmp_path / "mlflow.log").read_text()[-3000:]
             try:
@@ -170,23 +181,25 @@ def test_mlflow_server_with_the_chart_arguments(
         trainer = one(prod, "ConfigMap", "trainer")["data"]["MLFLOW_TRACKING_URI"]
         assert trainer == f"http://{service_host}"
         search = "/api/2.0/mlflow/experiments/search?max_results=5"
-        # Timeouts are generous: the first store request of a fresh server on a loaded CI
-        # machine has taken more than 10 s.
+        # Registry access control (--app-name basic-auth): the admin of the Secret signs in.
+        admin = ("admin", ADMIN_PASSWORD)
         for host in (
             service_host,
             f"{service['metadata']['name']}.mlops-platform.svc.cluster.local:5000",
             f"127.0.0.1:{port}",  # kubectl port-forward on any local port
         ):
-            answer = httpx.get(base + search, headers={"Host": host}, timeout=60)
+            answer = httpx.get(base + search, headers={"Host": host}, auth=admin, timeout=60)
             assert answer.status_code == 200, (host, answer.text[:300])
             assert answer.json()["experiments"][0]["name"] == "Default"
-        refused = httpx.get(base + search, headers={"Host": "evil.example.com"}, timeout=60)
+        assert httpx.get(base + search, timeout=60).status_code == 401  # anonymous
+        wrong = httpx.get(base + search, auth=("admin", "not-the-password"), timeout=60)
+        assert wrong.status_code == 401
+        refused = httpx.get(
+            base + search, headers={"Host": "evil.example.com"}, auth=admin, timeout=60
+        )
         assert refused.status_code == 403
         # Probes carry the pod IP as Host: /health must stay exempt from the host check.
-        assert (
-            httpx.get(base + "/health", headers={"Host": "10.1.2.3:5000"}, timeout=60).status_code
-            == 200
-        )
+        assert httpx.get(base + "/health", headers={"Host": "10.1.2.3:5000"}).status_code == 200
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:

@@ -134,6 +134,11 @@ def credentials() -> dict[str, str]:
         "admin-api-key": f"admin-{secrets.token_hex(12)}",
         "webhook-secret": secrets.token_hex(16),
         "postgres-password": secrets.token_hex(12),
+        # Registry access control (MLflow basic auth): admin, writer, read-only API identity.
+        "mlflow-admin-password": f"admin-{secrets.token_hex(12)}",
+        "mlflow-writer-password": f"writer-{secrets.token_hex(12)}",
+        "mlflow-reader-password": f"reader-{secrets.token_hex(12)}",
+        "mlflow-flask-secret-key": secrets.token_hex(32),
     }
 
 

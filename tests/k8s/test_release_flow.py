@@ -5,10 +5,12 @@ artifacts in S3 and the training CronJob/Job) that the ``staging`` API release (
 the ``prod`` API release (``@production``, 3 replicas) both read. Each release is rendered from its
 shipped values file; the only values the test sets are what an operator adapts to the cluster:
 the S3 endpoint (a real S3 API server, moto's, started by the test), MLflow's S3 credentials from
-the Secret (``mlflow.extraEnv``) and fewer cross-validation rounds for the trainer
-(``training.extraConfig``, to fit the CI budget), nothing else. The managed PostgreSQL of the
-values files is a ``postgres`` pod of the test; the training data claim is a volume the test
-fills with the bundled data, as an operator would fill theirs.
+the Secret (``mlflow.extraEnv``), a longer MLflow startup budget (``mlflow.probes``, a shared
+machine) and fewer cross-validation rounds for the trainer (``training.extraConfig``, to fit the
+CI budget), nothing else. Registry access control is on, as in the values files: the Secrets
+hold the three MLflow identities' passwords and the access hook Job runs after MLflow is up.
+The managed PostgreSQL of the values files is a ``postgres`` pod of the test; the training data
+claim is a volume the test fills with the bundled data, as an operator would fill theirs.
 
 In file order (one session, one set of images, the steps build on each other):
 managed PostgreSQL -> MLflow migration Job -> MLflow (2 replicas) -> API replicas of both releases
@@ -68,6 +70,7 @@ class Cluster:
     timings: dict[str, float] = field(default_factory=dict)
     jobs: int = 0
     production: str = ""  # the version the production alias points to (set by _promote)
+    registry_passwords: dict[str, str] = field(default_factory=dict)  # writer, reader
 
     def api(self, env: str) -> Deployment:
         return self.workloads[f"{env}-api"]
@@ -166,6 +169,9 @@ def cluster(
         (DB_NS, "managed-postgres"): {"password": pg_password},
         ("mlops-platform", "credit-scoring-secrets"): {
             "mlflow-backend-store-uri": f"{db_url}/mlflow",
+            # MLflow's image creates this database at its first start.
+            "mlflow-auth-database-uri": f"{db_url}/mlflow_auth",
+            **{k: v for k, v in credentials.items() if k.startswith("mlflow-")},
             **s3_keys,
         },
     }
@@ -175,6 +181,7 @@ def cluster(
             "admin-api-key": credentials["admin-api-key"],
             "webhook-secret": credentials["webhook-secret"],
             "database-url": f"{db_url}/predictions_{env}",
+            "mlflow-reader-password": credentials["mlflow-reader-password"],
         }
     with running_kubelet(prefix=f"{prefix}r", images=images, secrets=secrets) as kubelet:
         gateway = _gateway(kubelet.network)
@@ -206,6 +213,11 @@ def cluster(
             ] + [{"name": "AWS_DEFAULT_REGION", "value": "us-east-1"}]
             # Fewer cross-validation rounds (an operator's knob, training.extraConfig): the
             # session trains twice and must fit the CI budget; the gate is unchanged.
+            # A longer startup budget for MLflow (an operator's knob, mlflow.probes): with its
+            # basic-auth app, 2 replicas x 4 workers at 1 CPU each needed more than the 300 s
+            # default on this shared 2-core machine (load average above 20), and a restart on
+            # the startup probe starts all over again.
+            platform_values["mlflow"]["probes"] = {"startup": {"failureThreshold": 150}}
             platform_values["training"]["extraConfig"] = {
                 "CREDIT_SCORING_CV_REPEATS": "1",
                 "CREDIT_SCORING_CV_FOLDS": "3",
@@ -227,6 +239,9 @@ def cluster(
             kubelet.create_pvc("mlops-platform", "credit-scoring-training-data", _training_files())
             db = kubelet.start_pod(db_release.get("Pod", "managed-postgres-0"))
             state = Cluster(kubelet, releases, {"api": credentials["api-keys"].split(",")[0]}, db)
+            state.registry_passwords = {
+                role: credentials[f"mlflow-{role}-password"] for role in ("writer", "reader")
+            }
             yield state
         finally:
             moto.terminate()
@@ -353,10 +368,28 @@ def test_platform_database_migration_then_mlflow(cluster: Cluster) -> None:
     mlflow = Deployment(k, platform.component("Deployment", "mlflow"))
     cluster.workloads["mlflow"] = mlflow
     mlflow.scale_up()
-    # The startup probe allows 300 s, then the kubelet restarts the container: wait for that too
-    # (a busy 2-core machine has needed ~270 s for 2 x 4 workers at 1 CPU each).
-    mlflow.wait_ready(600)
+    # The startup probe allows 750 s here (see the cluster fixture; a busy 2-core machine has
+    # needed ~270 s for 2 x 4 workers at 1 CPU each without basic auth).
+    mlflow.wait_ready(900)
     _step(cluster, "mlflow Ready", t0)
+
+    # Registry access control: the post-install hook Job creates the writer and the reader.
+    t0 = time.monotonic()
+    access = k.run_to_completion(platform.component("Job", "mlflow-access"), timeout=300)
+    assert access.succeeded, access.logs
+    assert "created user credit-scoring-writer" in access.logs, access.logs
+    assert "credit-scoring-reader: READ on registered_model credit-scoring" in access.logs
+    _step(cluster, "registry-access job", t0)
+
+
+def _registry_identity(cluster: Cluster, env: str) -> tuple[str, str]:
+    """The MLflow identity the rendered pods of ``env`` use: the username of their ConfigMap and
+    the password of the Secret key their volume mounts (what the operator created)."""
+    release = cluster.releases[env]
+    kind, component = ("ConfigMap", "trainer") if env == "platform" else ("ConfigMap", "api")
+    username = release.component(kind, component)["data"]["CREDIT_SCORING_REGISTRY_USERNAME"]
+    role = "writer" if env == "platform" else "reader"
+    return username, cluster.registry_passwords[role]
 
 
 def test_api_replicas_start_but_stay_unready_without_a_model(cluster: Cluster) -> None:
@@ -393,7 +426,36 @@ def test_training_job_registers_a_version_that_passes_the_gate(cluster: Cluster)
     assert result.succeeded, result.logs
     assert "registered version 1" in result.logs, result.logs
     assert "alias 'staging'" in result.logs, result.logs
+    # Its first step waited for the writer identity the access Job created.
+    assert "credit-scoring-writer: MANAGE on registered model credit-scoring" in result.logs
     _step(cluster, "training job", t0)
+
+
+def test_registry_refuses_anonymous_and_lets_the_api_identity_only_read(cluster: Cluster) -> None:
+    """MLflow as rendered (basic-auth app), after the trainer (the writer) registered version 1
+    and the gate set ``@staging``: 401 without credentials; the APIs' identity reads the model
+    and gets 403 when it tries to set an alias (`production` stays unset)."""
+    pod = cluster.workloads["mlflow"].live()[0]
+    model = pod.url(5000, "/api/2.0/mlflow/registered-models/get?name=credit-scoring")
+    assert httpx.get(pod.url(5000, "/health"), timeout=10).status_code == 200
+    assert httpx.get(model, timeout=10).status_code == 401
+    for env in ("staging", "prod"):
+        user, password = _registry_identity(cluster, env)
+        assert user == "credit-scoring-reader"
+        assert httpx.get(model, auth=(user, password), timeout=10).status_code == 200
+        assert httpx.get(model, auth=(user, "wrong-password-1"), timeout=10).status_code == 401
+        for alias in ("staging", "production"):
+            denied = httpx.post(
+                pod.url(5000, "/api/2.0/mlflow/registered-models/alias"),
+                json={"name": "credit-scoring", "alias": alias, "version": "1"},
+                auth=(user, password),
+                timeout=10,
+            )
+            assert denied.status_code == 403, denied.text
+            assert denied.json()["error_code"] == "PERMISSION_DENIED", denied.text
+    aliases = httpx.get(model, auth=(user, password), timeout=10).json()["registered_model"]
+    assert [a["alias"] for a in aliases.get("aliases", [])] == ["staging"], aliases
+    assert _registry_identity(cluster, "platform")[0] == "credit-scoring-writer"
 
 
 def test_staging_serves_the_version_and_helm_test_passes(cluster: Cluster) -> None:

@@ -260,7 +260,7 @@ def main(argv: list[str]) -> None:
         os.environ["MLFLOW_BACKEND_STORE_URI"] = uri
         os.environ.pop("MLFLOW_BACKEND_STORE_URI_FILE", None)
         _prepare_database(uri)
-        if "basic-auth" in argv:
+        if _option(argv, "--app-name") == "basic-auth":
             _prepare_auth(uri)
         destination = _option(argv, "--artifacts-destination") or "./mlartifacts"
         check = os.environ.get("MLFLOW_ARTIFACTS_CHECK", "true").lower() not in {"0", "false", "no"}

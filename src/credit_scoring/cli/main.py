@@ -862,6 +862,49 @@ def registry_access(
         out.print(action, highlight=False)
 
 
+@app.command("registry-ready")
+def registry_ready(
+    permission: Annotated[
+        str, typer.Option(help="READ, EDIT or MANAGE (the writer's grant: MANAGE).")
+    ] = "MANAGE",
+    timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 600.0,
+) -> None:
+    """Wait until the configured registry identity holds PERMISSION on the registered model
+    (a training pod started next to the `registry-access` job). Exit 1 at the timeout."""
+    from pydantic import SecretStr
+
+    from credit_scoring.registry.access import Identity, RegistryAccessError, wait_for_grant
+
+    settings = get_settings()
+    with _user_errors():
+        if settings.embedded:
+            raise ValueError("registry-ready needs MLFLOW_TRACKING_URI (a tracking server)")
+        username = settings.registry_username or os.environ.get("MLFLOW_TRACKING_USERNAME")
+        password = settings.registry_password or SecretStr(
+            os.environ.get("MLFLOW_TRACKING_PASSWORD", "")
+        )
+        if not username or not password.get_secret_value():
+            raise ValueError(
+                "registry-ready needs the registry identity: CREDIT_SCORING_REGISTRY_USERNAME and "
+                "CREDIT_SCORING_REGISTRY_PASSWORD[_FILE] (or MLFLOW_TRACKING_USERNAME/_PASSWORD)"
+            )
+        try:
+            waited = wait_for_grant(
+                settings.resolved_tracking_uri,
+                Identity(username, password.get_secret_value()),
+                model_name=settings.model_name,
+                permission=permission.upper(),
+                timeout_s=timeout,
+            )
+        except RegistryAccessError as exc:
+            raise ValueError(str(exc)) from None
+    out.print(
+        f"{username}: {permission.upper()} on registered model {settings.model_name} "
+        f"(waited {waited:.0f} s)",
+        highlight=False,
+    )
+
+
 ledger_app = typer.Typer(
     help="The decision ledger (every scored application and review): verify, purge.",
     no_args_is_help=True,

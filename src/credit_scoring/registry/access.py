@@ -34,6 +34,7 @@ READER_PERMISSION = "READ"
 # imported: importing ``mlflow.server.auth`` needs Flask-WTF, which only the server image has.
 _USERS = "/api/2.0/mlflow/users"
 _PERMISSIONS = "/api/3.0/mlflow/users/permissions"
+_CURRENT_PERMISSIONS = "/api/3.0/mlflow/users/current/permissions"
 
 
 class RegistryAccessError(RuntimeError):
@@ -162,3 +163,61 @@ def ensure_registry_access(
     except MlflowException as exc:
         raise RegistryAccessError(f"{step} at {tracking_uri}: {exc.message}") from None
     return actions
+
+
+# Permissions at least as strong as each level (MLflow's order: READ < USE < EDIT < MANAGE).
+_AT_LEAST = {
+    "READ": {"READ", "USE", "EDIT", "MANAGE"},
+    "EDIT": {"EDIT", "MANAGE"},
+    "MANAGE": {"MANAGE"},
+}
+
+
+def wait_for_grant(
+    tracking_uri: str,
+    who: Identity,
+    *,
+    model_name: str,
+    permission: str,
+    timeout_s: float,
+    poll_s: float = 2.0,
+) -> float:
+    """Wait until ``who`` holds ``permission`` (or more) on the registered model; seconds taken.
+
+    A training pod starts next to the one-shot job that creates its identity
+    (:func:`ensure_registry_access`): until that job has run, the identity is unknown (401) or
+    not granted yet. The grant on the registered model is the job's last step, so seeing it means
+    the experiment grant is there too. Raises :class:`RegistryAccessError` at the deadline,
+    naming the identity and the server's last answer.
+    """
+    import time
+
+    if permission not in _AT_LEAST:
+        raise RegistryAccessError(f"permission {permission!r}: one of {sorted(_AT_LEAST)}")
+    creds = MlflowHostCreds(tracking_uri, username=who.username, password=who.password)
+    started = time.monotonic()
+    last = "no answer yet"
+    while True:
+        try:
+            resp = http_request(creds, _CURRENT_PERMISSIONS, "GET", max_retries=0, timeout=10)
+            if resp.status_code == 200:
+                rows = resp.json().get("permissions", [])
+                if any(
+                    row.get("resource_type") == "registered_model"
+                    and row.get("resource_pattern") in (model_name, "*")
+                    and row.get("permission") in _AT_LEAST[permission]
+                    for row in rows
+                ):
+                    return time.monotonic() - started
+                last = f"no {permission} grant on registered model {model_name!r} yet"
+            else:
+                last = f"HTTP {resp.status_code}"
+        except (MlflowException, OSError) as exc:  # OSError: requests' connection errors
+            last = str(exc)
+        if time.monotonic() - started > timeout_s:
+            raise RegistryAccessError(
+                f"{who.username!r} has no {permission} on registered model {model_name!r} at "
+                f"{tracking_uri} after {timeout_s:.0f} s ({last}); has `credit-scoring "
+                "registry-access` run?"
+            )
+        time.sleep(poll_s)

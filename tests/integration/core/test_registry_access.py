@@ -11,6 +11,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers.servers import VENV_BIN, MlflowServer, start_mlflow, stop
@@ -134,6 +135,49 @@ def test_rerun_is_idempotent_and_rotates_passwords(
         MlflowClient(auth_server.url, auth_server.url).get_registered_model("guarded-model")
     as_user(monkeypatch, "credit-scoring-reader", "reader-pass-0002")
     assert MlflowClient(auth_server.url, auth_server.url).get_registered_model("guarded-model")
+
+
+def _ready(server: MlflowServer, tmp_path: Path, user: str, password: str, *args: str) -> Any:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING_")}
+    pw_file = tmp_path / f"{user}-ready-password"
+    pw_file.write_text(password + "\n")
+    return subprocess.run(
+        [str(VENV_BIN / "credit-scoring"), "registry-ready", *args],
+        env={
+            **clean,
+            "MLFLOW_TRACKING_URI": server.url,
+            "CREDIT_SCORING_HOME": str(tmp_path / "home"),
+            "CREDIT_SCORING_MODEL_NAME": "guarded-model",
+            "CREDIT_SCORING_REGISTRY_USERNAME": user,
+            "CREDIT_SCORING_REGISTRY_PASSWORD_FILE": str(pw_file),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_registry_ready_waits_for_the_grant_of_the_identity(
+    auth_server: MlflowServer, tmp_path: Path
+) -> None:
+    """The trainer's first step: an unknown identity (401) times out naming it; the writer holds
+    MANAGE, the reader READ but not MANAGE."""
+    unknown = _ready(auth_server, tmp_path, "nobody-yet", "nobody-pass-01", "--timeout", "3")
+    assert unknown.returncode == 2, unknown.stdout
+    assert "'nobody-yet' has no MANAGE" in unknown.stderr and "HTTP 401" in unknown.stderr
+    run_access(auth_server, tmp_path, secrets(tmp_path, "writer-pass-0003", "reader-pass-0003"))
+    writer = _ready(auth_server, tmp_path, "credit-scoring-writer", "writer-pass-0003")
+    assert writer.returncode == 0, writer.stderr
+    assert "credit-scoring-writer: MANAGE on registered model guarded-model" in writer.stdout
+    reader = _ready(
+        auth_server, tmp_path, "credit-scoring-reader", "reader-pass-0003", "--permission", "read"
+    )
+    assert reader.returncode == 0, reader.stderr
+    denied = _ready(
+        auth_server, tmp_path, "credit-scoring-reader", "reader-pass-0003", "--timeout", "2"
+    )
+    assert denied.returncode == 2
+    assert "no MANAGE grant on registered model 'guarded-model' yet" in denied.stderr
 
 
 def test_short_or_missing_secrets_are_refused(auth_server: MlflowServer, tmp_path: Path) -> None:

@@ -95,6 +95,9 @@ def _boto_credentials() -> dict[str, str]:
 def _platform_mlflow(s3_url: str) -> dict[str, Any]:
     values = env_values("platform")
     values["mlflow"]["artifacts"]["s3EndpointUrl"] = s3_url
+    # Artifacts are this test's subject; registry access control (basic auth) runs against a
+    # real server in tests/integration/core/test_registry_access.py and in tests/k8s.
+    values["mlflow"]["auth"]["enabled"] = False
     deployment = one(render_objects("platform", values), "Deployment", "mlflow")
     container = pod_spec(deployment)["containers"][0]
     env = {e["name"]: e["value"] for e in container["env"] if "value" in e}

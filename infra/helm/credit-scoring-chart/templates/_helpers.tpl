@@ -269,17 +269,69 @@ mounted existingSecret (never an env var or an argument), HOME on the writable /
 {{- end }}
 
 {{/*
-The secret volume holding the MLflow backend store URI (server and migration job).
+The secret volume holding the MLflow backend store URI (server and migration job) and, for the
+server with registry access control (call with (dict "ctx" $ "auth" true)), the auth store URI,
+the admin password and the Flask secret.
 */}}
 {{- define "credit-scoring.mlflow.secretVolume" -}}
+{{- $ctx := .ctx -}}
 - name: mlflow-secrets
   secret:
-    secretName: {{ .Values.existingSecret }}
+    secretName: {{ $ctx.Values.existingSecret }}
     # 0440: readable by the pod's group (fsGroup 10001), nobody else.
     defaultMode: 288
     items:
-      - key: {{ .Values.secretKeys.mlflowBackendStoreUri }}
+      - key: {{ $ctx.Values.secretKeys.mlflowBackendStoreUri }}
         path: backend-store-uri
+      {{- if .auth }}
+      - key: {{ $ctx.Values.secretKeys.mlflowAuthDatabaseUri }}
+        path: auth-database-uri
+      - key: {{ $ctx.Values.secretKeys.mlflowAdminPassword }}
+        path: admin-password
+      - key: {{ $ctx.Values.secretKeys.mlflowFlaskSecretKey }}
+        path: flask-secret-key
+      {{- end }}
+{{- end }}
+
+{{/*
+Env of the MLflow server's basic-auth app (registry access control): every secret is a file of
+the mounted existingSecret, read by the image's entrypoint.
+*/}}
+{{- define "credit-scoring.mlflow.authEnv" -}}
+- name: MLFLOW_AUTH_DATABASE_URI_FILE
+  value: /etc/mlflow/secrets/auth-database-uri
+- name: MLFLOW_AUTH_ADMIN_USERNAME
+  value: {{ .Values.mlflow.auth.adminUsername | quote }}
+- name: MLFLOW_AUTH_ADMIN_PASSWORD_FILE
+  value: /etc/mlflow/secrets/admin-password
+- name: MLFLOW_FLASK_SERVER_SECRET_KEY_FILE
+  value: /etc/mlflow/secrets/flask-secret-key
+{{- end }}
+
+{{/*
+A registry client's identity (API: the reader; trainer: the writer) as settings of the
+application: the username and the file of the mounted secret holding the password. Call with
+(dict "ctx" $ "role" "reader"|"writer"); keys of a ConfigMap's data.
+*/}}
+{{- define "credit-scoring.registryIdentityConfig" -}}
+{{- $auth := .ctx.Values.mlflow.auth -}}
+CREDIT_SCORING_REGISTRY_USERNAME: {{ ternary $auth.writerUsername $auth.readerUsername (eq .role "writer") | quote }}
+CREDIT_SCORING_REGISTRY_PASSWORD_FILE: /etc/credit-scoring/registry/password
+{{- end }}
+
+{{/*
+The volume holding that identity's password (key mlflowWriterPassword or mlflowReaderPassword
+of existingSecret), mounted at /etc/credit-scoring/registry. Call as above.
+*/}}
+{{- define "credit-scoring.registryIdentityVolume" -}}
+- name: registry-identity
+  secret:
+    secretName: {{ .ctx.Values.existingSecret }}
+    # 0440: readable by the pod's group (fsGroup 10001), nobody else.
+    defaultMode: 288
+    items:
+      - key: {{ ternary .ctx.Values.secretKeys.mlflowWriterPassword .ctx.Values.secretKeys.mlflowReaderPassword (eq .role "writer") }}
+        path: password
 {{- end }}
 
 {{/*
@@ -313,6 +365,10 @@ template:
           - sh
           - -ec
           - |
+            {{- if .Values.mlflow.auth.enabled }}
+            # The registry-access Job may still be creating this identity (install/upgrade).
+            credit-scoring registry-ready --permission MANAGE --timeout {{ .Values.mlflow.auth.trainerWaitSeconds }}
+            {{- end }}
             version="$(credit-scoring train --idempotency-key "k8s-${JOB_NAME}" --json \
               | python -c 'import json, sys; print(json.load(sys.stdin)["version"])')"
             echo "trainer: registered version ${version}; validation gate"
@@ -347,6 +403,11 @@ template:
             mountPath: /data
             readOnly: true
           {{- end }}
+          {{- if .Values.mlflow.auth.enabled }}
+          - name: registry-identity
+            mountPath: /etc/credit-scoring/registry
+            readOnly: true
+          {{- end }}
     volumes:
       - name: home
         emptyDir:
@@ -359,6 +420,9 @@ template:
         persistentVolumeClaim:
           claimName: {{ $t.data.existingClaim }}
           readOnly: true
+      {{- end }}
+      {{- if .Values.mlflow.auth.enabled }}
+      {{- include "credit-scoring.registryIdentityVolume" (dict "ctx" . "role" "writer") | nindent 6 }}
       {{- end }}
     {{- with $t.nodeSelector }}
     nodeSelector:
