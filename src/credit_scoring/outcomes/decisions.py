@@ -3,8 +3,9 @@
 The decisions are the decision ledger's ``decision`` entries (:mod:`credit_scoring.ledger`:
 PostgreSQL when a database URL is set, else ``<home>/ledger.db``); a decision id is the one the
 API answered (``decision_id``: the request id for ``/v1/score``, ``<id>-<i>`` for the i-th
-application of a batch). A lender that sends its application key as ``X-Request-ID`` gets that
-key as the decision id. Records still in an API's spool (database down) are found once shipped.
+application of a batch), or by application key (``application_key``, sent by the lender with
+each application: :func:`find_decisions_by_key`, every decision of each key, oldest first).
+Records still in an API's spool (database down) are found once shipped.
 """
 
 from __future__ import annotations
@@ -39,3 +40,28 @@ def find_decisions(settings: Settings, ids: Iterable[str]) -> dict[str, LoggedDe
         for did, e in entries.items()
         if e.body.get("model_name") == settings.model_name
     }
+
+
+def find_decisions_by_key(
+    settings: Settings, keys: Iterable[str]
+) -> dict[str, list[LoggedDecision]]:
+    """The ledger's decisions of the settings' model carrying each of ``keys`` as
+    ``application_key``, oldest first."""
+    wanted = list(keys)
+    if not wanted:
+        return {}
+    store = open_ledger(settings)
+    try:
+        entries = store.decisions_by_key(wanted)
+    finally:
+        store.close()
+    found: dict[str, list[LoggedDecision]] = {}
+    for key, decided in entries.items():
+        mine = [
+            LoggedDecision(e.decision_id, e.ts.astimezone(UTC), str(e.body["model_version"]))
+            for e in decided
+            if e.body.get("model_name") == settings.model_name
+        ]
+        if mine:
+            found[key] = sorted(mine, key=lambda d: d.ts)
+    return found
