@@ -10,12 +10,15 @@ Records still in an API's spool (database down) are found once shipped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from credit_scoring.config import Settings
-from credit_scoring.ledger import open_ledger
+from credit_scoring.ledger import LedgerStore, open_ledger
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -25,16 +28,20 @@ class LoggedDecision:
     model_version: str
 
 
+def _read(settings: Settings, query: Callable[[LedgerStore], T]) -> T:
+    store = open_ledger(settings)
+    try:
+        return query(store)
+    finally:
+        store.close()
+
+
 def find_decisions(settings: Settings, ids: Iterable[str]) -> dict[str, LoggedDecision]:
     """The ledger's decisions of the settings' model among ``ids``."""
     wanted = list(ids)
     if not wanted:
         return {}
-    store = open_ledger(settings)
-    try:
-        entries = store.decisions(wanted)
-    finally:
-        store.close()
+    entries = _read(settings, lambda store: store.decisions(wanted))
     return {
         did: LoggedDecision(did, e.ts.astimezone(UTC), str(e.body["model_version"]))
         for did, e in entries.items()
@@ -50,11 +57,7 @@ def find_decisions_by_key(
     wanted = list(keys)
     if not wanted:
         return {}
-    store = open_ledger(settings)
-    try:
-        entries = store.decisions_by_key(wanted)
-    finally:
-        store.close()
+    entries = _read(settings, lambda store: store.decisions_by_key(wanted))
     found: dict[str, list[LoggedDecision]] = {}
     for key, decided in entries.items():
         mine = [

@@ -35,23 +35,27 @@ def _append(settings: Settings, records: list[DecisionRecord]) -> None:
         store.close()
 
 
+def _decision(
+    settings: Settings, decision_id: str, ts: datetime, key: str | None = None
+) -> DecisionRecord:
+    return make_record(
+        decision_id=decision_id,
+        request_id=decision_id,
+        model_name=settings.model_name,
+        model_version="3",
+        inputs={"age": 30},
+        probability=0.1,
+        score=600.0,
+        decision="approve",
+        reasons=[],
+        latency_ms=1.0,
+        ts=ts,
+        application_key=key,
+    )
+
+
 def _log_decisions(settings: Settings, n: int) -> list[str]:
-    rows = [
-        make_record(
-            decision_id=f"req-{i}",
-            request_id=f"req-{i}",
-            model_name=settings.model_name,
-            model_version="3",
-            inputs={"age": 30},
-            probability=0.1,
-            score=600.0,
-            decision="approve",
-            reasons=[],
-            latency_ms=1.0,
-            ts=DECIDED,
-        )
-        for i in range(n)
-    ]
+    rows = [_decision(settings, f"req-{i}", DECIDED) for i in range(n)]
     _append(settings, rows)  # PostgreSQL when the settings have a database, else SQLite
     return [r["decision_id"] for r in rows]
 
@@ -92,20 +96,7 @@ def _check_intake_by_key(settings: Settings) -> None:
     performance window before the observation; every row still accounted for."""
 
     def scored(key: str, day: int) -> DecisionRecord:
-        return make_record(
-            decision_id=f"{key}@{day}",
-            request_id=f"{key}@{day}",
-            model_name=settings.model_name,
-            model_version="3",
-            inputs={"age": 30},
-            probability=0.1,
-            score=600.0,
-            decision="approve",
-            reasons=[],
-            latency_ms=1.0,
-            ts=DECIDED + timedelta(days=day),
-            application_key=key,
-        )
+        return _decision(settings, f"{key}@{day}", DECIDED + timedelta(days=day), key)
 
     # k1 scored at day 0 and re-scored at days 100 and 500; k2 only at day 0; k3 only at day 300
     _append(settings, [scored("k1", 0), scored("k1", 100), scored("k1", 500)])
