@@ -2,7 +2,8 @@
 
 ``credit-scoring compare`` (:mod:`credit_scoring.monitoring.compare`, also a task of the
 promotion DAG) summarises the shadow pairs of a challenger in its version tags
-(:data:`LIVE_COMPARE_TAGS`). With ``CREDIT_SCORING_GATE_REQUIRE_LIVE_COMPARE`` (off by default)
+(``live_compare_pairs``, ``live_compare_flip_rate``, ``live_compare_min_fairness_ratio``,
+``live_compare_at``). With ``CREDIT_SCORING_GATE_REQUIRE_LIVE_COMPARE`` (off by default)
 :func:`credit_scoring.registry.promotion.promote` refuses a version whose tags do not show at
 least ``CREDIT_SCORING_GATE_LIVE_MIN_PAIRS`` pairs, a flip rate (approve <-> decline) of at most
 ``CREDIT_SCORING_GATE_LIVE_MAX_FLIP_RATE`` and the four-fifths rule on live applicants
@@ -17,13 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from credit_scoring.config import Settings
-
-LIVE_COMPARE_TAGS = (
-    "live_compare_pairs",
-    "live_compare_flip_rate",
-    "live_compare_min_fairness_ratio",
-    "live_compare_at",
-)
 
 
 @dataclass(frozen=True)
