@@ -231,12 +231,12 @@ def _record(ids: list[str], defaulted: np.ndarray, observed: datetime) -> None:
     assert report.recorded == len(ids), report.as_dict()
 
 
-def _evidence_run(env: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+def _evidence_conf(start: str, end: str) -> dict[str, Any]:
     # Every param given: dag.test() keeps the previous run's values of the params it is not given.
-    conf = {
+    return {
         "evidence": True,
-        "window_start": "2026-03-31T00:00:00+00:00",
-        "window_end": "2026-04-01T00:00:00+00:00",
+        "window_start": start,
+        "window_end": end,
         "window_hours": None,
         "source": "embedded",
         "retrain": False,
@@ -245,6 +245,10 @@ def _evidence_run(env: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         "target": None,
         "schema_path": None,
     }
+
+
+def _evidence_run(env: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    conf = _evidence_conf("2026-03-31T00:00:00+00:00", "2026-04-01T00:00:00+00:00")
     run = _run(env["dagbag"], "credit_scoring_monitoring", conf)
     exp = env["client"].get_experiment_by_name(f"{MODEL}-monitoring")
     latest = env["client"].search_runs(
@@ -403,18 +407,7 @@ def test_promotion_dag_compares_live_traffic_and_can_require_it(
     writer.close()
 
     # The monitoring DAG's compare_challenger reports the same pairs (production vs staging).
-    conf = {
-        "evidence": True,
-        "window_start": (start - timedelta(minutes=5)).isoformat(),
-        "window_end": datetime.now(UTC).isoformat(),
-        "window_hours": None,
-        "source": "embedded",
-        "retrain": False,
-        "model_name": None,
-        "data_path": None,
-        "target": None,
-        "schema_path": None,
-    }
+    conf = _evidence_conf((start - timedelta(minutes=5)).isoformat(), datetime.now(UTC).isoformat())
     run = _run(env["dagbag"], "credit_scoring_monitoring", conf)
     states = _task_states(run)
     # (evidence_alert may fail: the backtest window still holds the red month of the test above)
