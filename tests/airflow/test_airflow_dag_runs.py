@@ -375,10 +375,11 @@ def test_promotion_dag_compares_live_traffic_and_can_require_it(
     challenger = int(client.get_model_version_by_alias(MODEL, "staging").version)
     assert challenger != champion
 
-    # Live traffic of the last hour: served by production (ledger), shadowed by staging.
+    # Live traffic of the last two hours (one decision every 30 s: 100 minutes), served by
+    # production (ledger), shadowed by staging.
     sample = _reference(env, tmp_path).head(200)
     served = _scored(sample, tmp_path / "champion")
-    start = datetime.now(UTC) - timedelta(hours=1)
+    start = datetime.now(UTC) - timedelta(hours=2)
     _write_window(served, start, str(champion))
     frame = read_recent(str(champion), start)
     assert len(frame) == 200
