@@ -204,10 +204,12 @@ class Settings(BaseSettings):
     gate_max_psi: float = 0.25
     gate_require_live_compare: bool = Field(
         default=False,
-        description="Also require evidence from live traffic (credit-scoring compare on the "
-        "shadow pairs): at least gate_live_min_pairs pairs, flip rate at most "
-        "gate_live_max_flip_rate, four-fifths rule on live applicants. For the promotion to "
-        "production (a freshly trained version has no shadow traffic yet).",
+        description="Promotion to production also requires evidence from live traffic "
+        "(credit-scoring compare on the shadow pairs, summarised in the version's tags): at "
+        "least gate_live_min_pairs pairs, flip rate at most gate_live_max_flip_rate, "
+        "four-fifths rule on live applicants. Checked by promote (CLI, promotion DAG), not by "
+        "the validation gate: a freshly trained version has no shadow traffic yet. The first "
+        "promotion (no production version to compare with) is exempt.",
     )
     gate_live_min_pairs: int = Field(default=1000, ge=1)
     gate_live_max_flip_rate: float = Field(default=0.05, ge=0, le=1)
@@ -269,7 +271,8 @@ class Settings(BaseSettings):
     shadow_alias: str | None = Field(
         default=None,
         description="Alias of a challenger version the API also scores live traffic with, after "
-        "the response is sent (logged beside the served record, never returned); unset: off.",
+        "the response is sent (logged beside the served record, never returned); unset or "
+        "empty: off.",
     )
     shadow_fraction: float = Field(
         default=1.0, ge=0, le=1, description="Share of requests also scored by the shadow."
@@ -430,6 +433,12 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("shadow_alias", mode="after")
+    @classmethod
+    def _empty_shadow_is_off(cls, value: str | None) -> str | None:
+        # docker compose passes an unset variable as "" (CREDIT_SCORING_SHADOW_ALIAS: ${...:-}).
+        return value.strip() or None if value is not None else None
 
     @model_validator(mode="after")
     def _score_psi_window_holds_the_minimum(self) -> Settings:

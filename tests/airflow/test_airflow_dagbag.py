@@ -40,9 +40,13 @@ def test_promotion_dag_is_manual_with_version_param(dagbag: Any) -> None:
     assert dag.schedule is None
     assert dag.params["version"] is None
     assert [t.task_id for t in dag.topological_sort()] == [
+        "compare_live",
         "promote_to_production",
         "rollout_restart",
     ]
+    # A skipped compare (no champion yet, or compare off) does not block the promotion.
+    assert dag.get_task("promote_to_production").trigger_rule == "none_failed"
+    assert dag.params["compare"] is True and dag.params["challenger_alias"] == "staging"
 
 
 def test_monitoring_dag_is_scheduled_and_triggers_training(dagbag: Any) -> None:

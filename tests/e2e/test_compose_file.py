@@ -199,3 +199,35 @@ def test_every_credential_comes_from_the_environment(tmp_path: Path) -> None:
     api_env = services["api"]["environment"]
     assert f":{password}@postgres:5432/" in api_env["CREDIT_SCORING_DATABASE_URL"]
     assert api_env["CREDIT_SCORING_API_KEYS"] == "sentinel-credit_scoring_api_keys"
+
+
+def test_shadow_challenger_is_off_by_default_and_set_from_env(
+    resolved: dict[str, Any], tmp_path: Path
+) -> None:
+    """The API's shadow alias and fraction come from .env (documented in .env.example); the
+    default (empty alias) is off for the application's settings too."""
+    from credit_scoring.config import Settings
+
+    api_env = resolved["services"]["api"]["environment"]
+    assert api_env["CREDIT_SCORING_SHADOW_ALIAS"] == ""
+    assert Settings(shadow_alias=api_env["CREDIT_SCORING_SHADOW_ALIAS"]).shadow_alias is None
+    example = (REPO_ROOT / ".env.example").read_text(encoding="utf-8")
+    assert (
+        "CREDIT_SCORING_SHADOW_ALIAS=" in example and "CREDIT_SCORING_SHADOW_FRACTION=" in example
+    )
+    env_file = tmp_path / "shadow.env"
+    env_file.write_text(
+        "CREDIT_SCORING_SHADOW_ALIAS=staging\nCREDIT_SCORING_SHADOW_FRACTION=0.25\n", "utf-8"
+    )
+    proc = subprocess.run(
+        [*_compose_command(), "-f", str(COMPOSE_FILE), "--env-file", str(env_file),
+         "config", "--format", "json"],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    api_env = json.loads(proc.stdout)["services"]["api"]["environment"]
+    settings = Settings(
+        shadow_alias=api_env["CREDIT_SCORING_SHADOW_ALIAS"],
+        shadow_fraction=api_env["CREDIT_SCORING_SHADOW_FRACTION"],
+    )
+    assert (settings.shadow_alias, settings.shadow_fraction) == ("staging", 0.25)

@@ -682,6 +682,32 @@ def test_api_config_is_understood_by_the_application_settings(
         assert settings.registry_password.get_secret_value() == "reader-password-1"
 
 
+def test_shadow_challenger_is_off_by_default_and_configurable(
+    rendered: dict[str, list[Manifest]], render: RenderFn, isolated_env: pytest.MonkeyPatch
+) -> None:
+    """``api.shadow``: no shadow settings unless an alias is given; then both reach the API's
+    Settings as the shadow alias and fraction; a fraction outside [0, 1] is refused."""
+    for env in API_ENVS:
+        config = one(rendered[env], "ConfigMap", "api")["data"]
+        assert not {k for k in config if k.startswith("CREDIT_SCORING_SHADOW_")}, env
+    values = env_values("prod")
+    values.setdefault("api", {})["shadow"] = {"alias": "staging", "fraction": 0.25}
+    config = one(render("prod", values), "ConfigMap", "api")["data"]
+    assert config["CREDIT_SCORING_SHADOW_ALIAS"] == "staging"
+    assert config["CREDIT_SCORING_SHADOW_FRACTION"] == "0.25"
+    for key in ("CREDIT_SCORING_SHADOW_ALIAS", "CREDIT_SCORING_SHADOW_FRACTION"):
+        isolated_env.setenv(key, config[key])
+    settings = Settings()
+    assert (settings.shadow_alias, settings.shadow_fraction) == ("staging", 0.25)
+    with helm.Chart.load(CHART_DIR) as chart:
+        for bad, pointer in (
+            ({"fraction": 1.5}, "/api/shadow/fraction"),
+            ({"alias": "stag ing"}, "/api/shadow/alias"),
+        ):
+            with pytest.raises(helm.HelmValuesError, match=re.escape(pointer)):
+                chart.validate_schema({"api": {"shadow": bad}})
+
+
 # --------------------------------------------------------------------------------------------
 # MLflow, migration hook, database, network policies
 # --------------------------------------------------------------------------------------------

@@ -132,7 +132,11 @@ def start_mlflow(
         cwd=root,
     )
     server = MlflowServer(f"http://127.0.0.1:{port}", root, proc)
-    wait_http(f"{server.url}/health", timeout=240, proc=proc)
+    try:
+        wait_http(f"{server.url}/health", timeout=240, proc=proc)
+    except BaseException:
+        stop(proc)  # a server that never answered is not left running behind the failed fixture
+        raise
     return server
 
 

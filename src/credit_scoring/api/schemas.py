@@ -3,7 +3,10 @@
 The application model is built at start-up from the declared :class:`FeatureSchema`: numeric
 features become ``int``/``float`` fields with the declared bounds, categorical features a
 ``Literal`` of the allowed categories, optional features default to ``null`` and unknown fields
-are rejected. FastAPI turns violations into 422 responses naming the field.
+are rejected. FastAPI turns violations into 422 responses naming the field. Besides the features,
+an application may carry ``application_key`` (optional, 1-128 characters): the lender's key of the
+application or applicant, recorded with the decision (not an input of the model), so that
+re-scorings of the same applicant and outcomes sent by that key can be joined.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from credit_scoring.data.schema import Feature, FeatureSchema
+from credit_scoring.predictions.record import APPLICATION_KEY, APPLICATION_KEY_MAX_LENGTH
 
 APPLICATION_MODEL_NAME = "Application"
 BATCH_MODEL_NAME = "BatchRequest"
@@ -65,7 +69,22 @@ def build_application_model(
     schema: FeatureSchema, example: dict[str, Any] | None = None
 ) -> type[BaseModel]:
     """A pydantic model validating one loan application against ``schema``."""
-    fields = {f.name: _field_for(f) for f in schema.features}
+    if any(f.name == APPLICATION_KEY for f in schema.features):
+        raise ValueError(
+            f"feature {APPLICATION_KEY!r}: the name is reserved for the lender's application key "
+            "(recorded with the decision, never scored); rename the feature"
+        )
+    fields: dict[str, Any] = {f.name: _field_for(f) for f in schema.features}
+    fields[APPLICATION_KEY] = (
+        str | None,
+        Field(
+            default=None,
+            min_length=1,
+            max_length=APPLICATION_KEY_MAX_LENGTH,
+            description="Optional: your key of the application or applicant (not scored; "
+            "recorded with the decision for grade migration and outcomes by key).",
+        ),
+    )
     numeric = [f.name for f in schema.features if f.type == "numeric"]
     # Booleans are refused for numeric fields, not scored as 0/1 (pydantic's lax mode would
     # accept them); runs before the field's own validation, so bounds and NaN checks stay.
@@ -76,7 +95,7 @@ def build_application_model(
         extra="forbid",
         json_schema_extra={"examples": [example or example_application(schema)]},
     )
-    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+    model: type[BaseModel] = create_model(
         APPLICATION_MODEL_NAME,
         __config__=config,
         __doc__="One loan application; fields follow the model's declared feature schema.",
@@ -134,6 +153,9 @@ class ScoreResponse(ScoreOut):
     request_id: str
     model_name: str
     model_version: str
+    application_key: str | None = Field(
+        default=None, description="The application key sent with the application, if any."
+    )
 
 
 class BatchItemOut(ScoreOut):
@@ -143,6 +165,9 @@ class BatchItemOut(ScoreOut):
     decision_id: str = Field(
         description="Id of this application's decision record in the ledger "
         "(`<request_id>-<index>`)."
+    )
+    application_key: str | None = Field(
+        default=None, description="The application key sent with the application, if any."
     )
 
 

@@ -37,7 +37,7 @@ from credit_scoring.api.model_manager import LoadedModel
 from credit_scoring.api.responses import InvalidRequest
 from credit_scoring.api.state import ApiState
 from credit_scoring.ledger.spool import SpoolFull
-from credit_scoring.predictions.record import DecisionRecord, make_record
+from credit_scoring.predictions.record import APPLICATION_KEY, DecisionRecord, make_record
 
 #: Upper bound of the ``max_reasons`` query parameter.
 MAX_REASONS_LIMIT = 50
@@ -60,6 +60,8 @@ class Scored:
     decision_ids: list[str]
     #: The answered JSON object of each application (``result_dict``), built once.
     outputs: list[dict[str, Any]]
+    #: The client's ``application_key`` of each application (None where not sent).
+    application_keys: list[str | None]
 
     @property
     def version(self) -> str:
@@ -74,15 +76,21 @@ class Scored:
             model_name=self.loaded.name,
             model_version=self.loaded.version,
         )
+        if self.application_keys[0] is not None:
+            out[APPLICATION_KEY] = self.application_keys[0]
         return orjson.dumps(out, option=_NUMPY)
 
     def batch_body(self) -> bytes:
         """The ``POST /v1/score/batch`` answer."""
         items = []
-        for i, (out, decision_id) in enumerate(zip(self.outputs, self.decision_ids, strict=True)):
+        for i, (out, decision_id, key) in enumerate(
+            zip(self.outputs, self.decision_ids, self.application_keys, strict=True)
+        ):
             item = dict(out)
             item["index"] = i
             item["decision_id"] = decision_id
+            if key is not None:
+                item[APPLICATION_KEY] = key
             items.append(item)
         body = {
             "request_id": self.request_id,
@@ -114,10 +122,12 @@ def result_dict(res: Any) -> dict[str, Any]:
     }
 
 
-def as_record(application: BaseModel) -> dict[str, Any]:
-    """A validated application as a plain dict. Its fields are flat (numbers, category strings,
-    None), so its ``__dict__`` is exactly its ``model_dump()``, at a fraction of the cost."""
-    return dict(application.__dict__)
+def as_record(application: BaseModel) -> tuple[dict[str, Any], str | None]:
+    """A validated application as a plain dict of its features, and its application key. Its
+    fields are flat (numbers, category strings, None), so its ``__dict__`` is exactly its
+    ``model_dump()``, at a fraction of the cost."""
+    record = dict(application.__dict__)
+    return record, record.pop(APPLICATION_KEY, None)
 
 
 def parse(
@@ -158,10 +168,10 @@ def score_one(
     """``POST /v1/score`` minus HTTP. ``state`` is the request's state (``request_id``, ``t0``)."""
     application, limit = parse(api, api_key, query, body, api.application_model)
     loaded = api.serving(state)
-    record = as_record(application)
+    record, key = as_record(application)
     result = loaded.model.score([record], max_reasons=limit)[0]
     rid = state["request_id"]
-    scored = Scored(rid, loaded, [record], [result], [rid], [result_dict(result)])
+    scored = Scored(rid, loaded, [record], [result], [rid], [result_dict(result)], [key])
     record_outcome(api, state, scored, "api")
     return scored
 
@@ -172,7 +182,8 @@ async def score_batch(
     """``POST /v1/score/batch`` minus HTTP: one model version for every application."""
     batch, limit = parse(api, api_key, query, body, api.batch_model)
     loaded = api.serving(state)
-    records = [as_record(a) for a in batch.applications]  # type: ignore[attr-defined]
+    pairs = [as_record(a) for a in batch.applications]  # type: ignore[attr-defined]
+    records = [r for r, _ in pairs]
     if len(records) > THREAD_BATCH_ROWS:
         results = await anyio.to_thread.run_sync(
             lambda: loaded.model.score(records, max_reasons=limit)
@@ -182,7 +193,8 @@ async def score_batch(
     rid = state["request_id"]
     api.metrics.batch_size.observe(len(records))
     ids = [f"{rid}-{i}" for i in range(len(records))]
-    scored = Scored(rid, loaded, records, results, ids, [result_dict(r) for r in results])
+    keys = [k for _, k in pairs]
+    scored = Scored(rid, loaded, records, results, ids, [result_dict(r) for r in results], keys)
     record_outcome(api, state, scored, "batch")
     return scored
 
@@ -196,8 +208,13 @@ def record_outcome(api: ApiState, state: dict[str, Any], scored: Scored, channel
     records: list[DecisionRecord] = []
     decisions: dict[str, int] = {}
     window = scored.loaded.score_window
-    for decision_id, inputs, res, out in zip(
-        scored.decision_ids, scored.records, scored.results, scored.outputs, strict=True
+    for decision_id, inputs, res, out, key in zip(
+        scored.decision_ids,
+        scored.records,
+        scored.results,
+        scored.outputs,
+        scored.application_keys,
+        strict=True,
     ):
         records.append(
             make_record(
@@ -213,6 +230,7 @@ def record_outcome(api: ApiState, state: dict[str, Any], scored: Scored, channel
                 latency_ms=latency_ms,
                 channel=channel,
                 ts=ts,
+                application_key=key,
             )
         )
         decisions[res.decision] = decisions.get(res.decision, 0) + 1

@@ -494,6 +494,13 @@ def backtest(
                 f"estimated AUC of {report.n_pending} pending decisions "
                 f"{report.estimated_pending.expected_auc:.3f}"
             )
+        if report.migration:
+            m = report.migration
+            out.print(
+                f"grade migration {m.date_from}..{m.date_to}: {m.n} application keys at both "
+                f"dates, {m.only_from + m.only_to} at one only, {m.without_key} decisions "
+                "without a key; matrix in the report"
+            )
     for alert in report.alerts:
         console.print(f"[yellow]alert:[/] {alert}", highlight=False)
     console.print(

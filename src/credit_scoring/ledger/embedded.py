@@ -16,11 +16,14 @@ from typing import Any
 from credit_scoring.ledger.records import LedgerError, parse_ts
 from credit_scoring.ledger.store import LedgerStore, ddl, ts_text
 
-DDL = ddl(seq_type="INTEGER", ts_type="TEXT")
+KEY_EXPR = "json_extract(body, '$.application_key')"
+DDL = ddl(seq_type="INTEGER", ts_type="TEXT", key_expr=KEY_EXPR)
 
 
 class EmbeddedLedgerStore(LedgerStore):
     """Ledger tables in one SQLite file (created on first use)."""
+
+    key_expr = KEY_EXPR
 
     def __init__(self, path: Path) -> None:
         super().__init__()

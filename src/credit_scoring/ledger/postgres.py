@@ -17,13 +17,15 @@ from credit_scoring.ledger.store import COLUMNS, LedgerStore, ddl
 #: Key of the advisory lock that serialises appends ("ledger" in ASCII).
 ADVISORY_LOCK_KEY = 0x6C6564676572
 
-DDL = ddl(seq_type="BIGINT", ts_type="TIMESTAMPTZ")
+KEY_EXPR = "((body::jsonb) ->> 'application_key')"
+DDL = ddl(seq_type="BIGINT", ts_type="TIMESTAMPTZ", key_expr=KEY_EXPR)
 
 
 class PostgresLedgerStore(LedgerStore):
     """Ledger tables in a PostgreSQL database (created on first use)."""
 
     placeholder = "%s"
+    key_expr = KEY_EXPR
 
     def __init__(self, dsn: str, *, connect_timeout_s: int = 5) -> None:
         super().__init__()

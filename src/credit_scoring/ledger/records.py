@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import orjson
 
-from credit_scoring.predictions.record import REQUIRED_FIELDS
+from credit_scoring.predictions.record import APPLICATION_KEY, REQUIRED_FIELDS
 
 Kind = Literal["decision", "review"]
 
@@ -137,6 +137,11 @@ def decision_body(record: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidRecord("field 'decision_id' must be a non-empty string")
     if not isinstance(record["inputs"], Mapping):
         raise InvalidRecord(f"decision {decision_id}: field 'inputs' must be an object")
+    key = record.get(APPLICATION_KEY)
+    if key is not None and (not isinstance(key, str) or not key):
+        raise InvalidRecord(
+            f"decision {decision_id}: field {APPLICATION_KEY!r} must be a non-empty string"
+        )
     body = dict(record)
     body["kind"] = "decision"
     body["ts"] = utc_iso(record["ts"])

@@ -10,7 +10,10 @@ Table ``decision_ledger``: ``seq`` (gap-free chain position), ``entry_id`` (uniq
 id, or the review id: appends are idempotent on it), ``kind`` (``decision``/``review``),
 ``decision_id``, ``ts``, ``model_name``, ``model_version``, ``decision`` (the model's, or the
 review's final decision), ``body`` (the canonical JSON text that is hashed), ``prev_hash``,
-``hash``. Table ``decision_ledger_meta`` keeps the head (``head_seq``, ``head_hash``) and the
+``hash``. Decisions carrying the client's ``application_key`` (in the body) are found by key
+through an expression index on it (``decision_ledger_key_idx``, see
+:meth:`LedgerStore.decisions_by_key`); the key is no column of its own, so it stays inside the
+hashed body. Table ``decision_ledger_meta`` keeps the head (``head_seq``, ``head_hash``) and the
 base left by retention purges (``base_seq``, ``base_hash``).
 """
 
@@ -61,8 +64,9 @@ _SELECT = f"SELECT {', '.join(COLUMNS)} FROM decision_ledger"  # noqa: S608
 _IN_CHUNK = 500
 
 
-def ddl(*, seq_type: str, ts_type: str) -> str:
-    """The tables and indexes, given the driver's integer and timestamp types."""
+def ddl(*, seq_type: str, ts_type: str, key_expr: str) -> str:
+    """The tables and indexes, given the driver's integer and timestamp types and its
+    expression of the body's ``application_key``."""
     return f"""
 CREATE TABLE IF NOT EXISTS decision_ledger (
     seq           {seq_type} PRIMARY KEY,
@@ -79,6 +83,8 @@ CREATE TABLE IF NOT EXISTS decision_ledger (
 );
 CREATE INDEX IF NOT EXISTS decision_ledger_decision_idx ON decision_ledger (decision_id);
 CREATE INDEX IF NOT EXISTS decision_ledger_ts_idx ON decision_ledger (kind, ts);
+CREATE INDEX IF NOT EXISTS decision_ledger_key_idx ON decision_ledger ({key_expr})
+    WHERE kind = 'decision';
 CREATE TABLE IF NOT EXISTS decision_ledger_meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -92,6 +98,8 @@ class LedgerStore(ABC):
     name: str
     #: DB-API placeholder of the driver.
     placeholder: str = "?"
+    #: SQL expression of a body's ``application_key`` (the one the key index is built on).
+    key_expr: str
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -276,6 +284,27 @@ class LedgerStore(ABC):
                 for row in cur.fetchall():
                     entry = self._entry(row)
                     found[entry.decision_id] = entry
+        return found
+
+    def decisions_by_key(self, keys: Iterable[str]) -> dict[str, list[LedgerEntry]]:
+        """The ``decision`` entries carrying each of ``keys`` as ``application_key``, oldest
+        first (keys without a decision are absent): the same applicant scored more than once."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, list[LedgerEntry]] = {}
+        with self._lock, self._transaction(serialised=False) as cur:
+            for i in range(0, len(wanted), _IN_CHUNK):
+                chunk = wanted[i : i + _IN_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                cur.execute(
+                    self._sql(
+                        f"{_SELECT} WHERE kind = 'decision' AND {self.key_expr} IN ({marks}) "
+                        "ORDER BY seq"
+                    ),
+                    chunk,
+                )
+                for row in cur.fetchall():
+                    entry = self._entry(row)
+                    found.setdefault(str(entry.body["application_key"]), []).append(entry)
         return found
 
     def entries(

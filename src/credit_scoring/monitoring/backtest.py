@@ -23,9 +23,11 @@ before grades existed) and computes, with :mod:`credit_scoring.monitoring.backte
   decisions with outcomes (next to the realised figures) and on those still pending; an alert
   when the pending decisions' expected AUC falls more than
   ``CREDIT_SCORING_BACKTEST_MAX_ESTIMATED_AUC_DROP`` below the version's holdout AUC;
-* the grade migration matrix between two dates: each decision id's latest grade on or before
-  each date, for ids logged at both (a lender re-scoring its book with the application key as
-  ``X-Request-ID`` gets obligor migration).
+* the grade migration matrix between two dates: for each ``application_key`` (the lender's key
+  of the application or applicant, sent with each application and recorded in the decision
+  ledger), its latest grade on or before each date (within two performance windows before it),
+  for the keys scored by both dates. A decision id is unique per scoring and cannot migrate;
+  decisions without a key are counted (``without_key``), not matched.
 
 The status is the worst light (``insufficient_data`` under ``CREDIT_SCORING_BACKTEST_MIN_OUTCOMES``
 outcomes). The report is logged to the monitoring experiment as ``backtest/report.json``,
@@ -86,9 +88,16 @@ class Estimated(BaseModel):
 
 
 class Migration(BaseModel):
+    """Grades of the same application keys at two dates: ``n`` keys graded at both;
+    ``only_from`` / ``only_to`` keys graded at one date only; ``without_key`` decisions in the
+    two lookback windows that carry no application key (counted once each)."""
+
     date_from: date
     date_to: date
     n: int
+    only_from: int = 0
+    only_to: int = 0
+    without_key: int = 0
     labels: list[str]
     counts: list[list[int]]
     shares: list[list[float]]
@@ -253,24 +262,42 @@ def migration_between(
     date_to: date,
     source: Source = "auto",
 ) -> Migration:
-    """Grade migration of the decision ids logged on or before both dates (latest grade each)."""
+    """Grade migration of the application keys scored by both dates: each key's latest grade on
+    or before ``date_from`` against its latest on or before ``date_to``."""
+    if date_to < date_from:
+        raise ValueError(f"migration: date_to {date_to} is before date_from {date_from}")
     lookback = timedelta(days=2 * settings.outcome_window_days)
+    unkeyed: set[str] = set()
 
     def grades_at(day: date) -> pd.Series:
         end = datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC)
         frame = read_prediction_log(settings, end - lookback, end, source=source)
         if frame.empty:
             return pd.Series(dtype=np.int64)
-        latest = frame.sort_values("ts").drop_duplicates("decision_id", keep="last")
-        return pd.Series(scale.grade_index(latest["probability"]), index=latest["decision_id"])
+        has_key = frame["application_key"].notna()
+        unkeyed.update(frame.loc[~has_key, "decision_id"].astype(str))
+        keyed = frame[has_key]
+        # ts ties (a batch) keep the later ledger entry: the reader returns entries in seq order.
+        latest = keyed.sort_values("ts", kind="stable").drop_duplicates(
+            "application_key", keep="last"
+        )
+        return pd.Series(
+            scale.grade_index(latest["probability"].to_numpy(dtype=np.float64)),
+            index=latest["application_key"].astype(str),
+        )
 
     a, b = grades_at(date_from), grades_at(date_to)
     common = a.index.intersection(b.index)
-    counts, shares = bt.migration_matrix(a[common], b[common], len(scale.labels))
+    counts, shares = bt.migration_matrix(
+        a[common].to_numpy(), b[common].to_numpy(), len(scale.labels)
+    )
     return Migration(
         date_from=date_from,
         date_to=date_to,
         n=len(common),
+        only_from=len(a.index.difference(b.index)),
+        only_to=len(b.index.difference(a.index)),
+        without_key=len(unkeyed),
         labels=list(scale.labels),
         counts=counts.tolist(),
         shares=shares.tolist(),

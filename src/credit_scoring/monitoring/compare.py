@@ -17,8 +17,9 @@ the PSI between the two PD distributions and a PD scatter plot. "Approved" follo
 
 The HTML and JSON report are logged to the **challenger version's training run** under
 ``compare/`` and summarised in version tags (``live_compare_pairs``, ``live_compare_flip_rate``,
-``live_compare_min_fairness_ratio``, ``live_compare_at``), which the validation gate reads when
-``CREDIT_SCORING_GATE_REQUIRE_LIVE_COMPARE`` is set (off by default).
+``live_compare_min_fairness_ratio``, ``live_compare_at``), which the promotion to production
+requires when ``CREDIT_SCORING_GATE_REQUIRE_LIVE_COMPARE`` is set (off by default; see
+:mod:`credit_scoring.registry.live_evidence`).
 """
 
 from __future__ import annotations
@@ -42,12 +43,6 @@ from credit_scoring.monitoring.shadow_log import read_shadow_log
 from credit_scoring.registry.gateway import COMPARE_DIR, FEATURE_SCHEMA_FILE, RegistryGateway
 from credit_scoring.scoring.scaling import DECISIONS
 
-LIVE_COMPARE_TAGS = (
-    "live_compare_pairs",
-    "live_compare_flip_rate",
-    "live_compare_min_fairness_ratio",
-    "live_compare_at",
-)
 _MAX_LISTED = 50
 
 

@@ -3,14 +3,15 @@
 The prediction log *is* the decision ledger (``credit_scoring.ledger``, contract in
 ``docs/architecture.md``): one ``decision`` entry per scored applicant with ``decision_id``,
 ``ts`` (UTC), ``model_name``, ``model_version``, ``inputs`` (the applicant fields),
-``probability``, ``score``, ``decision`` and ``reasons``. It lives in PostgreSQL (table
+``probability``, ``score``, ``decision``, ``reasons`` and, when the client sent one,
+``application_key``. It lives in PostgreSQL (table
 ``decision_ledger``) when ``CREDIT_SCORING_DATABASE_URL`` is set, else in the embedded SQLite
 file ``<home>/ledger.db``. Records still in an API's spool (database down) are not read until
 shipped.
 
 :func:`read_prediction_log` returns one flat frame: the applicant fields as columns plus
-``decision_id``, ``ts``, ``model_name``, ``model_version``, ``probability``, ``score`` and
-``decision``.
+``decision_id``, ``ts``, ``model_name``, ``model_version``, ``probability``, ``score``,
+``decision`` and ``application_key`` (None where not sent).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ LOG_COLUMNS = [
     "probability",
     "score",
     "decision",
+    "application_key",
 ]
 
 

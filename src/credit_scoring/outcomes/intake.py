@@ -3,8 +3,12 @@
 Input (a CSV/Parquet file for ``credit-scoring outcomes --data FILE``, JSON items for
 ``POST /v1/outcomes``): one row per decision with
 
-* the decision id: column ``decision_id`` (or ``request_id`` / ``application_key``, the same
-  thing under the name the lender uses: the logged request id, see ``outcomes.decisions``);
+* the decision: column ``decision_id`` (or ``request_id``, the same thing: the logged request
+  id, ``<id>-<i>`` in a batch), **or** column ``application_key``: the key the lender sent with
+  the application (recorded in the decision ledger). A key resolves to the **earliest** of its
+  decisions made within the performance window before the observation date: the PD in force
+  at the start of the performance window is the one tested (a later re-scoring may already
+  have seen the deterioration). One of the two columns per input, not both;
 * the default flag: ``defaulted`` (or ``default_flag``), 0/1 (``true``/``false`` accepted);
 * the observation date: ``observation_date`` (or ``observed_at``), ISO date.
 
@@ -15,28 +19,32 @@ the rejected ids (``received == recorded + rejected``):
 
 * ``duplicate``: the id already has an outcome, or appears earlier in the same input (the first
   one counts; an outcome is never overwritten);
-* ``unknown``: no logged decision has this id;
-* ``before_decision``: observed before the decision was made (a wrong id or date);
+* ``unknown``: no logged decision has this id (or key);
+* ``before_decision``: observed before the decision was made (a wrong id or date; for a key:
+  before any of its decisions);
 * ``late``: observed more than ``CREDIT_SCORING_OUTCOME_WINDOW_DAYS`` (default 365, the
-  performance window of the PDs) after the decision: a default that late says nothing about the
-  PD tested, so it is not recorded against it.
+  performance window of the PDs) after the decision (for a key: after all of its decisions): a
+  default that late says nothing about the PD tested, so it is not recorded against it.
+
+Rejected rows are listed by what they were given as (the decision id, or the application key).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
 from credit_scoring.config import Settings
-from credit_scoring.outcomes.decisions import find_decisions
+from credit_scoring.outcomes.decisions import LoggedDecision, find_decisions, find_decisions_by_key
 from credit_scoring.outcomes.store import Outcome, OutcomeStore
 
 Reason = Literal["duplicate", "unknown", "before_decision", "late"]
 REASONS: tuple[Reason, ...] = ("duplicate", "unknown", "before_decision", "late")
-ID_COLUMNS = ("decision_id", "request_id", "application_key")
+KEY_COLUMN = "application_key"
+ID_COLUMNS = ("decision_id", "request_id", KEY_COLUMN)
 FLAG_COLUMNS = ("defaulted", "default_flag")
 DATE_COLUMNS = ("observation_date", "observed_at")
 _TRUE = {"1", "1.0", "true", "yes"}
@@ -95,7 +103,8 @@ def parse_records(records: Sequence[Mapping[str, Any]], first_row: int = 1) -> l
     if not records:
         return []
     columns = list(records[0].keys())
-    id_col = _pick(columns, ID_COLUMNS, "decision id")
+    id_col = _pick(columns, ID_COLUMNS, "decision id or application key")
+    by_key = id_col == KEY_COLUMN
     flag_col = _pick(columns, FLAG_COLUMNS, "default flag")
     date_col = _pick(columns, DATE_COLUMNS, "observation date")
     bad: dict[str, list[int]] = {id_col: [], flag_col: [], date_col: []}
@@ -121,7 +130,12 @@ def parse_records(records: Sequence[Mapping[str, Any]], first_row: int = 1) -> l
         if day is None:
             bad[date_col].append(i)
         if rid_s and flag is not None and day is not None:
-            out.append(Outcome(rid_s, flag, day if not hasattr(day, "date") else day.date()))
+            day = day if not hasattr(day, "date") else day.date()
+            out.append(
+                Outcome("", flag, day, application_key=rid_s)
+                if by_key
+                else Outcome(rid_s, flag, day)
+            )
     problems = [
         f"column {col!r}: {what} at {_rows_label(rows)}"
         for col, rows in bad.items()
@@ -166,22 +180,50 @@ def read_outcomes_file(path: Path) -> list[Outcome]:
         raise OutcomesError(f"{path}: {exc}") from exc
 
 
+def _resolve_key(
+    o: Outcome, decided: list[LoggedDecision], window: int
+) -> tuple[LoggedDecision | None, Reason | None]:
+    """The decision a keyed outcome belongs to (the earliest within the performance window
+    before the observation), else why none does."""
+    if not decided:
+        return None, "unknown"
+    for d in decided:  # oldest first
+        age = (o.observed_at - d.ts.date()).days
+        if 0 <= age <= window:
+            return d, None
+    if all(d.ts.date() > o.observed_at for d in decided):
+        return None, "before_decision"
+    return None, "late"
+
+
 def record_outcomes(settings: Settings, outcomes: Sequence[Outcome], source: str) -> IntakeReport:
-    """Join to the logged decisions, store what is valid, report every row."""
+    """Join to the logged decisions (by id or by application key), store what is valid, report
+    every row."""
     report = IntakeReport(source=source, received=len(outcomes))
     store = OutcomeStore(settings)
     report.store = store.location
-    ids = [o.decision_id for o in outcomes]
-    already = store.existing(ids)
-    decisions = find_decisions(settings, ids)
     window = settings.outcome_window_days
+    by_key = find_decisions_by_key(
+        settings, [o.application_key for o in outcomes if o.application_key is not None]
+    )
+    ids = [o.decision_id for o in outcomes if o.application_key is None]
+    decisions = find_decisions(settings, ids)
+    resolved: list[tuple[Outcome, LoggedDecision | None, Reason | None]] = []
+    for o in outcomes:
+        if o.application_key is not None:
+            d, why = _resolve_key(o, by_key.get(o.application_key, []), window)
+            resolved.append((replace(o, decision_id=d.decision_id) if d else o, d, why))
+        else:
+            resolved.append((o, decisions.get(o.decision_id), None))
+    already = store.existing([o.decision_id for o, d, _ in resolved if d is not None])
     seen: set[str] = set()
     accepted: list[Outcome] = []
-    for o in outcomes:
+    for o, decision, why in resolved:
         rid = o.decision_id
-        reason: Reason | None = None
-        decision = decisions.get(rid)
-        if rid in already or rid in seen:
+        reason: Reason | None = why
+        if reason is not None:
+            pass
+        elif rid in already or rid in seen:
             reason = "duplicate"
         elif decision is None:
             reason = "unknown"
@@ -193,9 +235,10 @@ def record_outcomes(settings: Settings, outcomes: Sequence[Outcome], source: str
         if reason is None:
             accepted.append(o)
         else:
-            report.rejected[reason].append(rid)
+            report.rejected[reason].append(o.application_key or rid)
     raced = store.insert(accepted, source) if accepted else set()
-    report.rejected["duplicate"] += sorted(raced)
+    labels = {o.decision_id: o.application_key or o.decision_id for o in accepted}
+    report.rejected["duplicate"] += sorted(labels[r] for r in raced)
     report.recorded = len(accepted) - len(raced)
     assert report.received == report.recorded + report.rejected_count
     return report

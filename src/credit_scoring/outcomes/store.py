@@ -39,11 +39,13 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
 
 @dataclass(frozen=True)
 class Outcome:
-    """A realised outcome of one decision."""
+    """A realised outcome of one decision. Given by ``application_key`` instead, ``decision_id``
+    is empty until the intake resolves the key to a decision (only the decision id is stored)."""
 
     decision_id: str
     defaulted: int
     observed_at: date
+    application_key: str | None = None
 
 
 class OutcomeStore:

@@ -5,8 +5,12 @@ The prediction log *is* the decision ledger (:mod:`credit_scoring.ledger`, see
 the response; the request id for ``/v1/score``, ``<request id>-<i>`` for the i-th application
 of a batch), ``request_id``, ``ts`` (UTC, one per request), ``model_name``, ``model_version``
 (text), ``inputs`` (the validated applicant fields), ``probability``, ``score`` (floats),
-``decision`` (text), ``reasons`` (the reason codes as answered), ``latency_ms`` and ``channel``
-(``api``, ``batch`` or ``ui``). The API spools records and ships them to the ledger; the
+``decision`` (text), ``reasons`` (the reason codes as answered), ``latency_ms``, ``channel``
+(``api``, ``batch`` or ``ui``) and, when the client sent one, ``application_key``: the lender's
+own key of the application or applicant (field ``application_key`` of each application in the
+request body). The decision id is unique per scoring; the application key is not: the same
+applicant scored at two dates has two decisions and one key, which is what grade migration and
+outcomes by application key join on. The API spools records and ships them to the ledger; the
 ledger chains them; monitoring reads them back. This module imports nothing heavy (no pandas,
 no database driver) so the hot path, the ledger and the readers can share it.
 """
@@ -14,9 +18,14 @@ no database driver) so the hot path, the ledger and the readers can share it.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 Channel = Literal["api", "batch", "ui"]
+
+#: Optional request field (per application) and record field: the lender's application key.
+APPLICATION_KEY = "application_key"
+#: Longest application key accepted.
+APPLICATION_KEY_MAX_LENGTH = 128
 
 
 class DecisionRecord(TypedDict):
@@ -34,6 +43,7 @@ class DecisionRecord(TypedDict):
     reasons: list[dict[str, Any]]
     latency_ms: float
     channel: str
+    application_key: NotRequired[str]
 
 
 #: Every field of a record, in order.
@@ -66,9 +76,11 @@ def make_record(
     latency_ms: float,
     channel: str = "api",
     ts: datetime | None = None,
+    application_key: str | None = None,
 ) -> DecisionRecord:
-    """One record in the contract's field order (``ts`` defaults to now, UTC)."""
-    return {
+    """One record in the contract's field order (``ts`` defaults to now, UTC); the
+    ``application_key`` only when given (records without one keep their old body)."""
+    record: DecisionRecord = {
         "decision_id": decision_id,
         "request_id": request_id,
         "ts": ts or datetime.now(UTC),
@@ -82,3 +94,6 @@ def make_record(
         "latency_ms": latency_ms,
         "channel": channel,
     }
+    if application_key is not None:
+        record["application_key"] = application_key
+    return record

@@ -18,6 +18,7 @@ from mlflow.exceptions import MlflowException
 
 from credit_scoring.config import Settings, get_settings
 from credit_scoring.registry.gateway import VALIDATION_STATUS_TAG, RegistryGateway
+from credit_scoring.registry.live_evidence import live_compare_checks
 from credit_scoring.registry.tracking import configure_mlflow
 
 STAGING = "staging"
@@ -83,8 +84,11 @@ def promote(
 ) -> int:
     """Move ``production`` to ``version`` (default: the ``staging`` version); return it.
 
-    Only a version whose gate passed (tag ``validation_status=passed``) can be promoted. The old
-    production version gets alias ``previous``.
+    Only a version whose gate passed (tag ``validation_status=passed``) can be promoted; with
+    ``CREDIT_SCORING_GATE_REQUIRE_LIVE_COMPARE`` also only one whose live evidence (the
+    ``live_compare_*`` tags of ``credit-scoring compare``) meets
+    :func:`~credit_scoring.registry.live_evidence.live_compare_checks`. The old production
+    version gets alias ``previous``.
     """
     settings = settings or get_settings()
     configure_mlflow(settings)
@@ -110,6 +114,16 @@ def promote(
     current = registry.alias_version(PRODUCTION)
     if current == version:
         raise PromotionError(f"version {version} is already in {PRODUCTION!r}")
+    if settings.gate_require_live_compare and current is not None:
+        failed = [c for c in live_compare_checks(dict(mv.tags), settings) if c.failed]
+        if failed:
+            raise PromotionError(
+                f"version {version} of {name!r} lacks the live evidence required "
+                "(CREDIT_SCORING_GATE_REQUIRE_LIVE_COMPARE): "
+                + "; ".join(f"{c.name}: {c.detail} (limit {c.threshold:g})" for c in failed)
+                + f". Run `credit-scoring compare --challenger <alias of v{version}>` on its "
+                "shadow traffic first"
+            )
     if current is not None:
         registry.set_alias(PREVIOUS, current)
     registry.set_alias(PRODUCTION, version)

@@ -42,7 +42,6 @@ from credit_scoring.validation.champion import compare_with_champion
 from credit_scoring.validation.checks import (
     Check,
     fairness_checks,
-    live_compare_checks,
     stability_check,
     threshold_checks,
 )
@@ -185,8 +184,6 @@ def validate_version(version: int | None = None, settings: Settings | None = Non
         checks.append(
             stability_check(reference["score"].to_numpy(), model.scaling.points(p), settings)
         )
-        if settings.gate_require_live_compare:
-            checks += live_compare_checks(dict(mv.tags), settings)
         report = GateReport(
             model_name=name,
             version=version,

@@ -39,6 +39,7 @@ from credit_scoring.decisions.queue import pending_reviews
 from credit_scoring.decisions.record import decision_record
 from credit_scoring.decisions.review import OverrideMetrics, review_decision
 from credit_scoring.ledger import DecisionHistory, InvalidRecord, LedgerStore, UnknownDecision
+from credit_scoring.predictions.record import APPLICATION_KEY
 from credit_scoring.scoring.counterfactual import counterfactuals
 from credit_scoring.scoring.explain import breakdown
 from credit_scoring.scoring.model import CreditModel
@@ -318,7 +319,7 @@ def workbench_router(
         except ValidationError as exc:
             return score_page(request, session, values, _field_errors(exc), code=422)
         loaded = served(request)
-        inputs = application.model_dump()
+        inputs = application.model_dump(exclude={APPLICATION_KEY})
         result = loaded.model.score([inputs], max_reasons=settings.max_reasons)[0]
         # A fresh id, not the request id: a client chooses its X-Request-ID, and the ledger is
         # idempotent on decision ids (a reused id would show somebody else's decision).

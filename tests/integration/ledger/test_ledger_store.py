@@ -184,6 +184,67 @@ def test_entries_window_and_model_filter(store: LedgerStore) -> None:
     assert [e.decision_id for e in store.entries(T0, T0 + timedelta(days=1), model_name="other")]
 
 
+def _key_index_used(backend: Backend) -> bool:
+    """Whether the database plans a lookup by application key on the key index."""
+    if backend.kind == "postgres":
+        import psycopg2
+
+        from credit_scoring.ledger.postgres import KEY_EXPR
+
+        conn = psycopg2.connect(backend.target)
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute("SET enable_seqscan = off")  # a tiny table would be scanned anyway
+                cur.execute(
+                    "EXPLAIN SELECT * FROM decision_ledger "  # noqa: S608
+                    f"WHERE kind = 'decision' AND {KEY_EXPR} IN ('app-1')"
+                )
+                plan = " ".join(r[0] for r in cur.fetchall())
+        finally:
+            conn.close()
+    else:
+        from credit_scoring.ledger.embedded import KEY_EXPR
+
+        lite = sqlite3.connect(backend.target)
+        plan = " ".join(
+            str(r[-1])
+            for r in lite.execute(
+                "EXPLAIN QUERY PLAN SELECT * FROM decision_ledger "  # noqa: S608
+                f"WHERE kind = 'decision' AND {KEY_EXPR} IN ('app-1')"
+            )
+        )
+        lite.close()
+    return "decision_ledger_key_idx" in plan
+
+
+def test_decisions_by_application_key(backend: Backend, store: LedgerStore) -> None:
+    """The same applicant scored at three times: three decisions under one key, oldest first,
+    found through the key index (re-created on open for a ledger that predates it)."""
+    store.append([record(i, application_key=f"app-{i % 3}") for i in range(9)])
+    store.append([record(50)])  # no key
+    found = store.decisions_by_key(["app-1", "app-2", "nobody"])
+    assert {k: [e.decision_id for e in v] for k, v in found.items()} == {
+        "app-1": ["req-1", "req-4", "req-7"],
+        "app-2": ["req-2", "req-5", "req-8"],
+    }
+    with pytest.raises(InvalidRecord, match="application_key"):
+        store.append([record(60, application_key="")])
+    assert store.verify().ok
+    assert _key_index_used(backend)
+    store.close()
+    backend.sql("DROP INDEX decision_ledger_key_idx")
+    reopened = backend.open()
+    try:
+        assert [e.decision_id for e in reopened.decisions_by_key(["app-0"])["app-0"]] == [
+            "req-0",
+            "req-3",
+            "req-6",
+        ]
+    finally:
+        reopened.close()
+    assert _key_index_used(backend)
+
+
 def _append_worker(args: tuple[str, str, int]) -> int:
     kind, target, start = args
     s = Backend(kind, target).open()

@@ -1,6 +1,7 @@
 """``run_compare`` against a real embedded MLflow store: versions resolved by alias, the shadow
 pairs of exactly those versions, groups from the logged inputs and the challenger's schema, the
-report on the challenger's run and the summary in its version tags."""
+report on the challenger's run and the summary in its version tags, which the promotion to
+production requires when ``gate_require_live_compare`` is set."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from credit_scoring.monitoring.compare import run_compare
 from credit_scoring.predictions import shadow
 from credit_scoring.predictions.record import DecisionRecord, make_record
 from credit_scoring.registry.gateway import FEATURE_SCHEMA_FILE, RegistryGateway
+from credit_scoring.registry.promotion import PromotionError, promote
 from credit_scoring.registry.tracking import configure_mlflow
 
 pytestmark = [pytest.mark.integration]
@@ -124,3 +126,25 @@ def test_compare_logs_on_the_challenger(settings: Settings, tmp_path: Path) -> N
         ).read_text()
     )
     assert logged["swap_out"] == 30 and logged["swap_in"] == 0
+
+    # Promotion can require that evidence (off by default): the challenger passed its gate
+    # (the tag the validation gate sets) but its live figures fail the limits, so it stays out.
+    registry.set_version_tags(versions[1][0], {"validation_status": "passed"})
+    strict = settings.model_copy(update={"gate_require_live_compare": True})
+    with pytest.raises(PromotionError) as refused:
+        promote(int(versions[1][0]), reason="t", actor="ci", settings=strict)
+    text = str(refused.value)
+    assert "live shadow pairs: 120 pairs" in text and "limit 1000" in text
+    assert "flip rate 25.00%" in text and "lowest ratio 0.500" in text
+    assert registry.alias_version("production") == int(versions[0][0])
+    lenient = strict.model_copy(
+        update={
+            "gate_live_min_pairs": 100,
+            "gate_live_max_flip_rate": 0.3,
+            "gate_min_fairness_ratio": 0.5,
+        }
+    )
+    assert promote(int(versions[1][0]), reason="t", actor="ci", settings=lenient) == int(
+        versions[1][0]
+    )
+    assert registry.alias_version("production") == int(versions[1][0])

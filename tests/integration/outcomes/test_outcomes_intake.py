@@ -35,23 +35,27 @@ def _append(settings: Settings, records: list[DecisionRecord]) -> None:
         store.close()
 
 
+def _decision(
+    settings: Settings, decision_id: str, ts: datetime, key: str | None = None
+) -> DecisionRecord:
+    return make_record(
+        decision_id=decision_id,
+        request_id=decision_id,
+        model_name=settings.model_name,
+        model_version="3",
+        inputs={"age": 30},
+        probability=0.1,
+        score=600.0,
+        decision="approve",
+        reasons=[],
+        latency_ms=1.0,
+        ts=ts,
+        application_key=key,
+    )
+
+
 def _log_decisions(settings: Settings, n: int) -> list[str]:
-    rows = [
-        make_record(
-            decision_id=f"req-{i}",
-            request_id=f"req-{i}",
-            model_name=settings.model_name,
-            model_version="3",
-            inputs={"age": 30},
-            probability=0.1,
-            score=600.0,
-            decision="approve",
-            reasons=[],
-            latency_ms=1.0,
-            ts=DECIDED,
-        )
-        for i in range(n)
-    ]
+    rows = [_decision(settings, f"req-{i}", DECIDED) for i in range(n)]
     _append(settings, rows)  # PostgreSQL when the settings have a database, else SQLite
     return [r["decision_id"] for r in rows]
 
@@ -87,6 +91,48 @@ def _check_intake(settings: Settings) -> None:
     assert OutcomeStore(settings).fetch([ids[0]])[ids[0]].defaulted == 1
 
 
+def _check_intake_by_key(settings: Settings) -> None:
+    """Outcomes named by application key go to the earliest decision of the key within the
+    performance window before the observation; every row still accounted for."""
+
+    def scored(key: str, day: int) -> DecisionRecord:
+        return _decision(settings, f"{key}@{day}", DECIDED + timedelta(days=day), key)
+
+    # k1 scored at day 0 and re-scored at days 100 and 500; k2 only at day 0; k3 only at day 300
+    _append(settings, [scored("k1", 0), scored("k1", 100), scored("k1", 500)])
+    _append(settings, [scored("k2", 0), scored("k3", 300)])
+    day = DECIDED.date()
+    batch = [
+        Outcome("", 1, day + timedelta(days=200), application_key="k1"),  # -> k1@0
+        Outcome("", 1, day + timedelta(days=420), application_key="k1"),  # day 0 too old -> k1@100
+        Outcome("", 0, day + timedelta(days=201), application_key="k1"),  # k1@0 again: duplicate
+        Outcome("", 1, day + timedelta(days=400), application_key="k2"),  # after the window: late
+        Outcome("", 1, day + timedelta(days=10), application_key="k3"),  # before its decision
+        Outcome("", 1, day, application_key="nobody"),
+    ]
+    report = record_outcomes(settings, batch, source="test")
+    assert (report.received, report.recorded) == (6, 2)
+    assert report.rejected == {
+        "duplicate": ["k1"],
+        "unknown": ["nobody"],
+        "before_decision": ["k3"],
+        "late": ["k2"],
+    }
+    stored = OutcomeStore(settings).fetch()
+    assert {k: v.defaulted for k, v in stored.items()} == {"k1@0": 1, "k1@100": 1}
+    # The decision id and the key name the same decision: recorded once.
+    again = record_outcomes(settings, [Outcome("k1@0", 0, day + timedelta(days=5))], "t")
+    assert again.rejected["duplicate"] == ["k1@0"]
+
+
+def test_intake_by_application_key_embedded(settings: Settings) -> None:
+    _check_intake_by_key(settings)
+
+
+def test_intake_by_application_key_postgres(settings: Settings, pg_url: str) -> None:
+    _check_intake_by_key(settings.model_copy(update={"database_url": SecretStr(pg_url)}))
+
+
 def test_intake_embedded(settings: Settings) -> None:
     _check_intake(settings)
     assert (settings.home / "outcomes.db").is_file()
@@ -120,6 +166,17 @@ def test_file_errors_name_column_and_rows(tmp_path: Path) -> None:
     assert "'decision_id': empty id at row 3" in text
     assert "'defaulted': not 0/1 at row 3" in text
     assert "'observation_date': not an ISO date" in text and "rows 2, 3, 4" in text
+    keyed = tmp_path / "keyed.csv"
+    pd.DataFrame(
+        {"application_key": ["k1"], "defaulted": ["1"], "observation_date": ["2026-05-01"]}
+    ).to_csv(keyed, index=False)
+    assert read_outcomes_file(keyed) == [Outcome("", 1, date(2026, 5, 1), application_key="k1")]
+    both = tmp_path / "both.csv"
+    pd.DataFrame(
+        {"decision_id": ["a"], "application_key": ["k1"], "defaulted": [1], "observed_at": ["x"]}
+    ).to_csv(both, index=False)
+    with pytest.raises(OutcomesError, match="ambiguous decision id or application key"):
+        read_outcomes_file(both)
     missing = tmp_path / "missing.csv"
     pd.DataFrame({"decision_id": ["a"], "defaulted": [1]}).to_csv(missing, index=False)
     with pytest.raises(OutcomesError, match="observation date: one of observation_date"):

@@ -30,11 +30,10 @@ def test_outcomes_endpoint(
         deadline = time.monotonic() + 20
         while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
             time.sleep(0.05)
-        for rid in ("app-1", "app-2"):
+        for rid in ("app-1", "app-2", "app-3"):
             headers = {"X-API-Key": "key-one", "X-Request-ID": rid}
-            assert client.post(
-                "/v1/score", json=example_application(schema), headers=headers
-            ).is_success
+            application = {**example_application(schema), "application_key": f"key-{rid}"}
+            assert client.post("/v1/score", json=application, headers=headers).is_success
 
         def logged() -> int:  # shipped from the spool to the decision ledger
             store = open_ledger(settings)
@@ -43,7 +42,7 @@ def test_outcomes_endpoint(
             finally:
                 store.close()
 
-        while logged() < 2 and time.monotonic() < deadline:
+        while logged() < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
         today = time.strftime("%Y-%m-%d", time.gmtime())
         body = {
@@ -68,6 +67,34 @@ def test_outcomes_endpoint(
             "before_decision": ["app-2"],
             "late": [],
         }
+        keyed = {
+            "outcomes": [
+                {"application_key": "key-app-3", "defaulted": 1, "observation_date": today},
+                {"application_key": "key-app-1", "defaulted": 0, "observation_date": today},
+            ]
+        }
+        resp = client.post("/v1/outcomes", json=keyed, headers={"X-API-Key": "admin-key"})
+        assert resp.status_code == 200, resp.text
+        out = resp.json()
+        assert (out["recorded"], out["rejected_ids"]["duplicate"]) == (1, ["key-app-1"])
+        for item, loc in (
+            ({"defaulted": 0, "observation_date": today}, ["body", "outcomes", 0]),
+            (
+                {
+                    "decision_id": "a",
+                    "application_key": "b",
+                    "defaulted": 0,
+                    "observation_date": today,
+                },
+                ["body", "outcomes", 0],
+            ),
+        ):
+            resp = client.post(
+                "/v1/outcomes", json={"outcomes": [item]}, headers={"X-API-Key": "admin-key"}
+            )
+            assert resp.status_code == 422
+            assert resp.json()["detail"][0]["loc"] == loc
+            assert "exactly one of decision_id and application_key" in resp.text
         bad = {"outcomes": [{"decision_id": "app-2", "defaulted": 2, "observation_date": today}]}
         resp = client.post("/v1/outcomes", json=bad, headers={"X-API-Key": "admin-key"})
         assert resp.status_code == 422

@@ -63,7 +63,11 @@ def test_optional_float_feature_accepts_null_but_not_nan() -> None:
         ],
     )
     model = build_application_model(schema)
-    assert model.model_validate({"kind": "a"}).model_dump() == {"income": None, "kind": "a"}
+    assert model.model_validate({"kind": "a"}).model_dump() == {
+        "income": None,
+        "kind": "a",
+        "application_key": None,
+    }
     assert model.model_validate({"kind": "b", "income": None}).model_dump()["income"] is None
     assert _errors(model, {"kind": "a", "income": float("nan")}) == {"income": "finite_number"}
     assert _errors(model, {"kind": "a", "income": -1}) == {"income": "greater_than_equal"}
@@ -89,3 +93,14 @@ def test_openapi_schema_lists_categories_and_bounds(schema: FeatureSchema) -> No
     assert js["properties"]["duration_in_month"]["minimum"] == 1
     assert "retraining" in js["properties"]["purpose"]["enum"]
     assert js["examples"][0] == example_application(schema)
+
+
+def test_application_key_is_reserved() -> None:
+    """The optional ``application_key`` of each application is no feature: a schema declaring
+    one is refused at start-up, naming it."""
+    schema = FeatureSchema(
+        target=Target(name="y", positive=[1], negative=[0]),
+        features=[Feature(name="application_key", type="categorical", categories=["a"])],
+    )
+    with pytest.raises(ValueError, match="'application_key': the name is reserved"):
+        build_application_model(schema)

@@ -25,6 +25,7 @@ from credit_scoring.api.state import ApiState
 from credit_scoring.config import Settings
 from credit_scoring.data.schema import FeatureSchema
 from credit_scoring.ledger.embedded import EmbeddedLedgerStore
+from credit_scoring.predictions.record import APPLICATION_KEY
 
 pytestmark = pytest.mark.unit
 
@@ -129,5 +130,65 @@ def test_as_record_is_model_dump(schema: FeatureSchema) -> None:
 
     model = build_application_model(schema)
     app = model.model_validate({**example_application(schema), "purpose": "car (new)"})
-    assert service.as_record(app) == app.model_dump()
-    assert list(service.as_record(app)) == list(app.model_dump())
+    features = app.model_dump(exclude={APPLICATION_KEY})
+    assert service.as_record(app) == (features, None)
+    assert list(service.as_record(app)[0]) == list(features)
+    keyed = model.model_validate({**example_application(schema), APPLICATION_KEY: "app-9"})
+    assert service.as_record(keyed) == (keyed.model_dump(exclude={APPLICATION_KEY}), "app-9")
+
+
+def test_application_keys_are_recorded_echoed_and_validated(
+    settings_factory: Callable[..., Settings],
+    make_source: Callable[..., Any],
+    schema: FeatureSchema,
+) -> None:
+    """``application_key`` goes to the ledger (not into the inputs) and back in the answer; the
+    same key scored twice is two decisions, which the migration reader pairs by key."""
+    from credit_scoring.monitoring.backtest import migration_between
+    from credit_scoring.monitoring.prediction_log import read_prediction_log
+    from credit_scoring.scoring.grades import MasterScale
+
+    settings = settings_factory()
+    source = make_source("1")
+    app = create_app(settings, source_factory=lambda: source)
+    good = example_application(schema)
+    riskier = {**good, "credit_history": schema.feature("credit_history").categories[-1]}
+    headers = {"X-API-Key": KEY, "content-type": "application/json"}
+    with TestClient(app) as client:
+        deadline = time.monotonic() + 20
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "not ready"
+            time.sleep(0.05)
+        one = client.post(
+            "/v1/score",
+            json={**good, APPLICATION_KEY: "app-1"},
+            headers={**headers, "X-Request-ID": "k-1"},
+        )
+        assert one.status_code == 200 and one.json()[APPLICATION_KEY] == "app-1"
+        batch = client.post(
+            "/v1/score/batch",
+            json={"applications": [{**riskier, APPLICATION_KEY: "app-1"}, good]},
+            headers={**headers, "X-Request-ID": "k-b"},
+        )
+        items = batch.json()["results"]
+        assert items[0][APPLICATION_KEY] == "app-1" and APPLICATION_KEY not in items[1]
+        for bad, msg in (("", "at least 1"), ("x" * 129, "at most 128")):
+            refused = client.post("/v1/score", json={**good, APPLICATION_KEY: bad}, headers=headers)
+            assert refused.status_code == 422
+            (err,) = refused.json()["detail"]
+            assert err["loc"] == ["body", APPLICATION_KEY] and msg in err["msg"]
+        # Shipped to the ledger before the test reads it (the shipper drains on shutdown).
+    store = EmbeddedLedgerStore(settings.ledger_path)
+    bodies = {e.decision_id: e.body for e in store.entries(T_MIN, T_MAX)}
+    store.close()
+    assert {d: b.get(APPLICATION_KEY) for d, b in bodies.items()} == {
+        "k-1": "app-1",
+        "k-b-0": "app-1",
+        "k-b-1": None,
+    }
+    assert all(APPLICATION_KEY not in b["inputs"] for b in bodies.values())
+    frame = read_prediction_log(settings, T_MIN, T_MAX)
+    assert sorted(frame[APPLICATION_KEY].dropna()) == ["app-1", "app-1"]
+    today = datetime.now(UTC).date()
+    m = migration_between(settings, MasterScale(), today, today)
+    assert (m.n, m.without_key) == (1, 1)  # app-1 (its latest score), k-b-1 has no key

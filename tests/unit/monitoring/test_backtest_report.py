@@ -1,5 +1,5 @@
 """The backtest report without MLflow: lights and alerts, Prometheus text, HTML, migration of
-decision ids stored at two dates (in the decision ledger)."""
+application keys scored at two dates (in the decision ledger)."""
 
 from __future__ import annotations
 
@@ -78,43 +78,55 @@ def test_too_few_outcomes_is_insufficient_data() -> None:
     assert report.grades == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the decision ledger keeps one entry per decision id (a re-score with the same id is "
-    "an idempotent retry), so migration by decision id never sees a second grade; migration "
-    "needs an applicant key in the ledger (open, see docs/evidence.md)",
-)
+def _decisions(
+    settings: Settings, day: date, pds: dict[str, float], keyed: bool = True
+) -> list[DecisionRecord]:
+    ts = datetime.combine(day, datetime.min.time(), UTC)
+    return [
+        make_record(
+            decision_id=f"{key}-{day.isoformat()}",  # one decision per scoring
+            request_id=f"{key}-{day.isoformat()}",
+            model_name=settings.model_name,
+            model_version="1",
+            inputs={},
+            probability=p,
+            score=600.0,
+            decision="approve",
+            reasons=[],
+            latency_ms=1.0,
+            ts=ts,
+            application_key=key if keyed else None,
+        )
+        for key, p in pds.items()
+    ]
+
+
 def test_migration_between_two_dates(settings: Settings) -> None:
+    """The same applicants (application keys) scored in January and February: each key's latest
+    grade on or before each date, read back from the decision ledger."""
     scale = MasterScale()
     first = {"a": 0.003, "b": 0.03, "c": 0.2, "d": 0.5}  # grades A, D, G, H
     later = {"a": 0.003, "b": 0.1, "c": 0.03, "e": 0.01}  # a stays, b D->F, c G->D, e only later
-    for day, pds in ((date(2026, 1, 10), first), (date(2026, 2, 10), later)):
-        ts = datetime.combine(day, datetime.min.time(), UTC)
-        _append(
-            settings,
-            [
-                make_record(
-                    decision_id=rid,
-                    request_id=rid,
-                    model_name=settings.model_name,
-                    model_version="1",
-                    inputs={},
-                    probability=p,
-                    score=600.0,
-                    decision="approve",
-                    reasons=[],
-                    latency_ms=1.0,
-                    ts=ts,
-                )
-                for rid, p in pds.items()
-            ],
-        )
+    _append(settings, _decisions(settings, date(2026, 1, 10), first))
+    _append(settings, _decisions(settings, date(2026, 2, 10), later))
+    # b re-scored again in January after the first score: the latest January grade counts (E).
+    _append(settings, _decisions(settings, date(2026, 1, 12), {"b": 0.05}))
+    # Decisions without a key cannot migrate: counted, not matched.
+    _append(settings, _decisions(settings, date(2026, 1, 11), {"x": 0.3, "y": 0.3}, keyed=False))
     m = migration_between(settings, scale, date(2026, 1, 15), date(2026, 2, 15))
     assert m.n == 4  # a, b, c, d (d keeps its January grade at the later date)
+    assert (m.only_from, m.only_to, m.without_key) == (0, 1, 2)  # e scored in February only
     idx = {label: i for i, label in enumerate(scale.labels)}
     counts = np.array(m.counts)
     assert counts[idx["A"], idx["A"]] == 1
-    assert counts[idx["D"], idx["F"]] == 1
+    assert counts[idx["E"], idx["F"]] == 1
     assert counts[idx["G"], idx["D"]] == 1
     assert counts[idx["H"], idx["H"]] == 1
     assert counts.sum() == 4
+    assert m.shares[idx["E"]][idx["F"]] == 1.0
+
+    # Before anyone was re-scored: every key on the diagonal, e not yet known.
+    early = migration_between(settings, scale, date(2026, 1, 10), date(2026, 1, 11))
+    assert early.n == 4 and np.trace(np.array(early.counts)) == 4
+    with pytest.raises(ValueError, match="before date_from"):
+        migration_between(settings, scale, date(2026, 2, 15), date(2026, 1, 15))

@@ -117,8 +117,8 @@ def test_shadow_log_round_trip(settings: Settings) -> None:
     assert read_shadow_log(settings, T0 + timedelta(hours=1), T0 + timedelta(hours=2)).empty
 
 
-def test_gate_checks_from_the_compare_tags(settings: Settings) -> None:
-    from credit_scoring.validation.checks import live_compare_checks
+def test_promotion_checks_from_the_compare_tags(settings: Settings) -> None:
+    from credit_scoring.registry.live_evidence import live_compare_checks
 
     never = live_compare_checks({}, settings)
     assert [c.failed for c in never] == [True, True, False]  # no ratio: not judged

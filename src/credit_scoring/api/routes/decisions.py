@@ -22,6 +22,7 @@ from credit_scoring.decisions.explanation import decision_view
 from credit_scoring.decisions.notice import NoticeUnavailable, render_notice
 from credit_scoring.decisions.review import review_decision
 from credit_scoring.ledger import DecisionHistory, InvalidRecord, UnknownDecision
+from credit_scoring.predictions.record import APPLICATION_KEY
 from credit_scoring.scoring.counterfactual import counterfactuals
 from credit_scoring.scoring.model import CreditModel
 from credit_scoring.scoring.scaling import ScoreScaling
@@ -197,7 +198,7 @@ async def counterfactual(request: Request, api: ApiDep) -> Response:
     model = loaded.model
     if not isinstance(model, CreditModel):
         raise HTTPException(status.HTTP_501_NOT_IMPLEMENTED, detail="model has no lookup tables")
-    record = application.model_dump()
+    record = application.model_dump(exclude={APPLICATION_KEY})
     cf = await anyio.to_thread.run_sync(lambda: counterfactuals(model, record, schema=api.schema))
     return json_response(
         {

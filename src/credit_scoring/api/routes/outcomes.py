@@ -12,7 +12,7 @@ from typing import Literal
 
 import anyio
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from credit_scoring.api.deps import AdminKey, ApiDep
 from credit_scoring.outcomes.intake import record_outcomes
@@ -22,13 +22,34 @@ router = APIRouter()
 
 
 class OutcomeIn(BaseModel):
-    """The realised outcome of one logged decision."""
+    """The realised outcome of one logged decision, named by its decision id or by the
+    application key sent with the application (exactly one of the two)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    decision_id: str = Field(min_length=1, description="The logged request id of the decision.")
+    decision_id: str | None = Field(
+        default=None, min_length=1, description="The decision id the scoring API answered."
+    )
+    application_key: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The application key sent when scoring: the outcome goes to the earliest "
+        "of its decisions within the performance window before the observation date.",
+    )
     defaulted: Literal[0, 1] = Field(description="1 when the loan defaulted, else 0.")
     observation_date: date = Field(description="When the outcome was observed (ISO date).")
+
+    @model_validator(mode="after")
+    def _one_id(self) -> OutcomeIn:
+        if (self.decision_id is None) == (self.application_key is None):
+            raise ValueError("give exactly one of decision_id and application_key")
+        return self
+
+    def outcome(self) -> Outcome:
+        if self.application_key is not None:
+            return Outcome("", self.defaulted, self.observation_date, self.application_key)
+        assert self.decision_id is not None
+        return Outcome(self.decision_id, self.defaulted, self.observation_date)
 
 
 class OutcomesIn(BaseModel):
@@ -63,7 +84,7 @@ class OutcomesOut(BaseModel):
 )
 async def post_outcomes(body: OutcomesIn, api: ApiDep) -> OutcomesOut:
     """Join each outcome to its logged decision and store it; rejected items are listed."""
-    items = [Outcome(o.decision_id, o.defaulted, o.observation_date) for o in body.outcomes]
+    items = [o.outcome() for o in body.outcomes]
     report = await anyio.to_thread.run_sync(
         lambda: record_outcomes(api.settings, items, source="api")
     )
