@@ -18,13 +18,12 @@ Both call ``on_slow_client(phase)`` (``"headers"``/``"body"``) so the API counts
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
 from asyncio import TimerHandle, Transport
 from collections.abc import Callable
 from typing import Any
 
-import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -63,11 +62,12 @@ class BodyTimeoutMiddleware:
             nonlocal deadline, done
             if done:  # body complete: later receives wait for a disconnect, unbounded
                 return await receive()
-            now = time.monotonic()
             if deadline is None:
-                deadline = now + timeout_s
+                deadline = asyncio.get_running_loop().time() + timeout_s
             try:
-                with anyio.fail_after(max(deadline - now, 0.0)):
+                # asyncio's own timeout (the server is asyncio-only): a timer handle, about
+                # half the CPU of an anyio cancel scope (measured 7-10 vs 16-24 us) on this path.
+                async with asyncio.timeout_at(deadline):
                     message = await receive()
             except TimeoutError:
                 raise BodyReadTimeout(timeout_s) from None
