@@ -232,3 +232,17 @@ def test_identity_names_and_secret_keys_are_values(override: dict[str, Any], key
     assert set(files.values()) == {"ci-writer-password"}
     job = one(objects, "Job", "mlflow-access")
     assert _env(_container(job))["CREDIT_SCORING_REGISTRY_WRITER_USERNAME"] == "ci-writer"
+
+
+def test_mlflow_service_monitor_signs_in_as_the_reader_when_auth_is_on() -> None:
+    values = env_values("platform")
+    values["mlflow"]["metrics"]["serviceMonitor"] = {"enabled": True}
+    monitor = one(render_objects("platform", values), "ServiceMonitor", "mlflow")
+    auth = monitor["spec"]["endpoints"][0]["basicAuth"]
+    assert auth == {
+        "username": {"name": SECRET, "key": "mlflow-reader-username"},
+        "password": {"name": SECRET, "key": "mlflow-reader-password"},
+    }
+    values["mlflow"]["auth"]["enabled"] = False
+    open_monitor = one(render_objects("platform", values), "ServiceMonitor", "mlflow")
+    assert "basicAuth" not in open_monitor["spec"]["endpoints"][0]
