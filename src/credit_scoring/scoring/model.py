@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from credit_scoring.scoring.additive import AdditiveTables
 from credit_scoring.scoring.calibration import Calibration
 from credit_scoring.scoring.grades import MasterScale
 from credit_scoring.scoring.pairs import PairTables
-from credit_scoring.scoring.reason_text import adverse_text, side_of
+from credit_scoring.scoring.reason_text import Side, adverse_text, side_of, sides_by_interval
 from credit_scoring.scoring.scaling import DECISIONS, ScoreScaling
 from credit_scoring.scoring.single_row import PREDICT_CONTRIB, PREDICT_RAW_SCORE, SingleRowPredictor
 
@@ -110,6 +111,16 @@ class CreditModel:
                     "tables (scoring.additive); it cannot be served"
                 )
             self.tables = PairTables.from_booster(booster, schema)
+        #: Per numeric feature of an additive model: its thresholds and, for each interval,
+        #: whether a value there hurts by being too high or too low (reason texts).
+        self._sides: list[tuple[list[float], list[Side | None]] | None] = [None] * n
+        if isinstance(self.tables, AdditiveTables):
+            for j, (feature, table) in enumerate(
+                zip(schema.features, self.tables.tables, strict=True)
+            ):
+                sides = sides_by_interval(feature, table)
+                if sides is not None and table.thresholds is not None:
+                    self._sides[j] = (table.thresholds, sides)
 
     # --- scoring -------------------------------------------------------------------------------
     def margin(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -208,14 +219,18 @@ class CreditModel:
             else:
                 value = None if math.isnan(raw) else raw
             feature = self.schema.features[j]
-            table = self.tables.tables[j] if isinstance(self.tables, AdditiveTables) else None
+            known = self._sides[j]
+            if known is not None and raw == raw:  # a numeric table, not missing
+                side = known[1][bisect_left(known[0], raw)]
+            else:
+                side = side_of(feature, raw, None)
             out.append(
                 Reason(
                     feature=name,
                     value=value,
                     contribution=c,
                     points=-factor * c,
-                    reason=adverse_text(feature, value, side_of(feature, raw, table)),
+                    reason=adverse_text(feature, value, side),
                 )
             )
         return out

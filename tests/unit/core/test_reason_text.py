@@ -65,3 +65,29 @@ def test_side_comes_from_the_table_then_the_monotone_direction() -> None:
     rising = Feature(name="n", type="numeric", monotone="increasing")
     assert side_of(rising, 15.0, None) == "high"
     assert side_of(plain, float("nan"), u_shaped) is None
+
+
+@pytest.mark.parametrize("monotone", [None, "increasing", "decreasing"])
+def test_sides_by_interval_agree_with_side_of_everywhere(monotone: str | None) -> None:
+    """What a model keeps (one list per feature) answers exactly as :func:`side_of` would."""
+    from bisect import bisect_left
+
+    from credit_scoring.scoring.reason_text import sides_by_interval
+
+    feature = Feature(name="n", type="numeric", monotone=monotone)
+    tables = [
+        FeatureTable("n", thresholds=[10.0, 20.0], values=[0.5, -0.2, 0.3], missing=0.0),
+        FeatureTable("n", thresholds=[1.0, 2.0, 3.0], values=[0.1, 0.1, 0.1, 0.1], missing=0.0),
+        FeatureTable("n", thresholds=[5.0], values=[0.0, 1.0], missing=0.0, slopes=[0.0, -0.5]),
+    ]
+    for table in tables:
+        sides = sides_by_interval(feature, table)
+        assert sides is not None and table.thresholds is not None
+        for value in (-1.0, 0.5, 1.0, 1.5, 2.0, 4.9, 5.0, 5.1, 10.0, 15.0, 20.0, 99.0):
+            expected = side_of(feature, value, table)
+            assert sides[bisect_left(table.thresholds, value)] == expected, (table, value)
+    assert (
+        sides_by_interval(Feature(name="c", type="categorical", categories=["a"]), tables[0])
+        is None
+    )
+    assert sides_by_interval(feature, None) is None
