@@ -56,6 +56,10 @@ BUCKET = "credit-scoring-mlflow-artifacts"
 DB_NS, DB_SERVICE = "databases", "managed-postgres"
 LOAD_SECONDS = 20.0
 LOAD_WORKERS = 6
+# A pod that starts while the others take the load needs ~25 s on a quiet 2-core machine; a CI
+# machine that runs something else beside the suite has shown 4-6x that.
+ROLLOUT_TIMEOUT = 900.0
+REPLACE_TIMEOUT = 600.0
 
 
 @dataclass
@@ -550,7 +554,7 @@ def test_rolling_restart_under_load_loses_no_request(cluster: Cluster) -> None:
         started = time.monotonic()
         try:
             time.sleep(2)
-            rollout = prod.rollout_restart(timeout=300)
+            rollout = prod.rollout_restart(timeout=ROLLOUT_TIMEOUT)
             # Keep the load on for at least LOAD_SECONDS in all.
             while time.monotonic() - started < LOAD_SECONDS:
                 time.sleep(0.2)
@@ -595,21 +599,28 @@ def test_mlflow_down_apis_keep_serving_and_reload_resumes(cluster: Cluster) -> N
     t0 = time.monotonic()
     mlflow, prod = cluster.workloads["mlflow"], cluster.api("prod")
     key = cluster.keys["api"]
+    serving = prod.ready()
+    assert len(serving) == 3, [cluster.kubelet.describe(p) for p in prod.live()]
     for pod in mlflow.live():
         cluster.kubelet.kill_pod(pod)
-    with RoundRobinFront(lambda: prod.endpoints(8000)) as front:
-        # Two reload intervals with MLflow gone: every request answered, /readyz stays 200.
-        until = time.monotonic() + 25
-        while time.monotonic() < until:
-            r = _score(front.url + "/v1/score", key)
-            assert r.status_code == 200, r.text
-            for pod in prod.live():
-                ready = httpx.get(pod.url(8000, "/readyz"), timeout=5)
-                assert ready.status_code == 200, ready.text
-            time.sleep(1)
-    assert len(prod.ready()) == 3
-    mlflow.scale_up()
-    mlflow.wait_ready(600)
+    try:
+        with RoundRobinFront(lambda: prod.endpoints(8000)) as front:
+            # Two reload intervals with MLflow gone: every request answered, and every pod that
+            # served before keeps /readyz at 200 (it keeps its model; only a pod that never
+            # loaded one is unready).
+            until = time.monotonic() + 25
+            while time.monotonic() < until:
+                r = _score(front.url + "/v1/score", key)
+                assert r.status_code == 200, r.text
+                for pod in serving:
+                    ready = httpx.get(pod.url(8000, "/readyz"), timeout=5)
+                    assert ready.status_code == 200, f"{pod.name}: {ready.text}"
+                time.sleep(1)
+        assert len(prod.ready()) == 3
+    finally:
+        # Back up whatever happened above, so that the next steps do not fail for this one.
+        mlflow.scale_up()
+        mlflow.wait_ready(600)
     _promote(cluster, 1)  # a rollback in effect: production back on version 1
     try:
         _wait_versions(prod.live(), key, "1", 60)
@@ -641,7 +652,7 @@ def test_killed_api_replica_is_replaced_while_the_others_answer(cluster: Cluster
             r = _score(front.url + "/v1/score", key)
             assert r.status_code == 200, r.text
             answered += 1
-            assert time.monotonic() - t0 < 180, cluster.kubelet.describe(new)
+            assert time.monotonic() - t0 < REPLACE_TIMEOUT, cluster.kubelet.describe(new)
             assert not new.finished.is_set(), new.logs()
     assert answered > 0
     r = _score(new.url(8000, "/v1/score"), key)
