@@ -231,3 +231,19 @@ def test_shadow_challenger_is_off_by_default_and_set_from_env(
         shadow_fraction=api_env["CREDIT_SCORING_SHADOW_FRACTION"],
     )
     assert (settings.shadow_alias, settings.shadow_fraction) == ("staging", 0.25)
+
+
+def test_score_psi_settings_are_documented_and_passed_to_the_api(resolved: dict[str, Any]) -> None:
+    """The live score PSI gauge's window and minimum: in .env.example, passed to the API with the
+    application's defaults."""
+    from credit_scoring.config import Settings
+
+    api_env = resolved["services"]["api"]["environment"]
+    example = (REPO_ROOT / ".env.example").read_text(encoding="utf-8")
+    defaults = Settings()
+    for key, value in (
+        ("CREDIT_SCORING_API_SCORE_PSI_WINDOW", defaults.api_score_psi_window),
+        ("CREDIT_SCORING_API_SCORE_PSI_MIN_SCORES", defaults.api_score_psi_min_scores),
+    ):
+        assert f"{key}={value}\n" in example, key
+        assert api_env[key] == str(value), key

@@ -708,6 +708,30 @@ def test_shadow_challenger_is_off_by_default_and_configurable(
                 chart.validate_schema({"api": {"shadow": bad}})
 
 
+def test_score_psi_gauge_settings_reach_the_api(
+    rendered: dict[str, list[Manifest]], render: RenderFn, isolated_env: pytest.MonkeyPatch
+) -> None:
+    """``api.scorePsi``: the window and the minimum reach the API's Settings (defaults as the
+    application's); a minimum above the window is refused at render time, not at pod start."""
+    defaults = Settings()
+    for env in API_ENVS:
+        config = one(rendered[env], "ConfigMap", "api")["data"]
+        assert config["CREDIT_SCORING_API_SCORE_PSI_WINDOW"] == str(defaults.api_score_psi_window)
+        assert config["CREDIT_SCORING_API_SCORE_PSI_MIN_SCORES"] == str(
+            defaults.api_score_psi_min_scores
+        )
+    values = env_values("prod")
+    values.setdefault("api", {})["scorePsi"] = {"window": 5000, "minScores": 500}
+    config = one(render("prod", values), "ConfigMap", "api")["data"]
+    for key in ("CREDIT_SCORING_API_SCORE_PSI_WINDOW", "CREDIT_SCORING_API_SCORE_PSI_MIN_SCORES"):
+        isolated_env.setenv(key, config[key])
+    settings = Settings()
+    assert (settings.api_score_psi_window, settings.api_score_psi_min_scores) == (5000, 500)
+    values["api"]["scorePsi"] = {"window": 100, "minScores": 500}
+    with pytest.raises(helm.HelmRenderError, match=r"minScores must not exceed"):
+        render("prod", values)
+
+
 # --------------------------------------------------------------------------------------------
 # MLflow, migration hook, database, network policies
 # --------------------------------------------------------------------------------------------
