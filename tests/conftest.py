@@ -39,6 +39,25 @@ def isolated_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     get_settings.cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def restored_logging() -> Iterator[None]:
+    """Tests that build the app in-process let it install its JSON handler on the root logger
+    (``configure_logging``), writing to this test's captured stderr: put the root logger back
+    afterwards, so later log lines (e.g. py4j's at exit) never go to a closed stream."""
+    import logging
+
+    from credit_scoring.api.logs import BufferedStreamHandler
+
+    root = logging.getLogger()
+    level = root.level
+    yield
+    # Only the app's own handler goes: pytest adds and removes its capture handlers per phase.
+    for handler in [h for h in root.handlers if isinstance(h, BufferedStreamHandler)]:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(level)
+
+
 @pytest.fixture
 def settings(isolated_mlflow: Path) -> Settings:
     """Embedded-store settings with quick cross-validation (and model comparison)."""
