@@ -331,17 +331,40 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=2, help="rounds of --compare / --shadow")
     parser.add_argument(
+        "--train-with",
+        metavar="SRC",
+        help="train the model with this source tree (e.g. the 'before' checkout's src/ when it "
+        "refuses models trained by newer code); default: this tree",
+    )
+    parser.add_argument("--train-only", metavar="HOME", help=argparse.SUPPRESS)
+    parser.add_argument(
         "--shadow",
         action="store_true",
         help="only the api, shadow challenger off vs on (100%%), interleaved: the shadow's cost",
     )
     args = parser.parse_args()
+    if args.train_only:  # child of --train-with: train with the tree on PYTHONPATH
+        print(json.dumps(train_model(Path(args.train_only))))
+        return
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install -y wrk)")
     work = Path(tempfile.mkdtemp(prefix="api-bench-"))
     home = work / "home"
     print(f"# working in {work}; training the model...", file=sys.stderr)
-    version, applicant, rows = train_model(home)
+    if args.train_with:
+        tree = f"{Path(args.train_with).resolve()}{os.pathsep}{ROOT}"
+        proc = subprocess.run(
+            [sys.executable, __file__, "--train-only", str(home)],
+            env={**os.environ, "PYTHONPATH": tree},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            sys.exit(f"training with {args.train_with} failed:\n{proc.stderr[-3000:]}")
+        version, applicant, rows = json.loads(proc.stdout.strip().splitlines()[-1])
+    else:
+        version, applicant, rows = train_model(home)
     tracking = f"sqlite:///{home / 'mlflow.db'}"
     base_env = {
         **os.environ,
