@@ -176,9 +176,11 @@ def train_model(home: Path) -> tuple[str, dict[str, Any], list[dict[str, Any]]]:
     version = str(result.version)
     mc = client(settings)
     mc.set_registered_model_alias(settings.model_name, "production", version)
+    import credit_scoring
     from credit_scoring.data.schema import FeatureSchema
 
-    schema_path = ROOT / "src/credit_scoring/data/bundled/german_credit.schema.yaml"
+    # The schema of the tree that trains (with --train-with, another checkout's).
+    schema_path = Path(credit_scoring.__file__).parent / "data/bundled/german_credit.schema.yaml"
     names = FeatureSchema.load(schema_path).feature_names
     frame = load_german_credit()[names]
     rows = [
