@@ -348,6 +348,12 @@ class Settings(BaseSettings):
         "answers and counts and logs each lost record.",
     )
     ledger_ship_batch: int = Field(default=1000, ge=1)
+    ledger_shipper: Literal["process", "thread"] = Field(
+        default="process",
+        description="Where the API ships its spool to the ledger: 'process' (a child process; "
+        "the serving process only writes the spool) or 'thread' (a thread of the API process, "
+        "which then shares the GIL with scoring; for platforms without child processes).",
+    )
     ledger_shutdown_timeout_s: float = Field(
         default=10.0,
         ge=0,

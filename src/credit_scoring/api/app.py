@@ -126,7 +126,8 @@ def build_state(
     example = example_application(schema)
     application_model = build_application_model(schema, example)
     metrics = ApiMetrics()
-    recorder = open_recorder(settings)
+    # The shipper process logs as the API does (same format and level).
+    recorder = open_recorder(settings, partial(configure_logging, settings.api_log_level))
     metrics.registry.register(LedgerCollector(recorder.stats))
     manager_kwargs: dict[str, Any] = {"source_factory": source_factory}
     if loader is not None:

@@ -1,7 +1,8 @@
 """The shipper: moves spooled decision records into the ledger store, exactly once.
 
-One background thread per process scans the spool directory: every segment, its own and those
-left by processes that stopped or died (no ``flock`` held on them). Per segment, the position
+One background thread per process (in the API, inside its shipper process:
+:mod:`credit_scoring.ledger.ship_process`) scans the spool directory: every segment, its own and
+those left by processes that stopped or died (no ``flock`` held on them). Per segment, the position
 shipped so far is kept in ``<segment>.offset`` (whose ``flock`` also keeps two shippers off the
 same segment). A batch is appended to the store *then* the offset advances: a crash in between
 ships the batch again, and the store's idempotent insert on ``decision_id`` skips it (counted
@@ -31,12 +32,14 @@ from typing import Any
 import orjson
 
 from credit_scoring.ledger.records import InvalidRecord, decision_body
-from credit_scoring.ledger.spool import SEGMENT_GLOB, LedgerStats
+from credit_scoring.ledger.spool import SEGMENT_GLOB, LedgerStats, records_end
 from credit_scoring.ledger.store import LedgerStore
 
 logger = logging.getLogger(__name__)
 
 _READ_CHUNK = 4 << 20
+#: First read when counting new records: an active segment is mostly its zero tail.
+_FIRST_CHUNK = 64 << 10
 _OFFSET_WIDTH = 20
 
 
@@ -183,12 +186,7 @@ class Shipper:
             os.close(seg_fd)
 
     def _measure(self) -> None:
-        total_bytes = 0
-        for path, seg in self._segments.items():
-            try:
-                total_bytes += max(path.stat().st_size - seg.offset, 0)
-            except FileNotFoundError:
-                continue
+        total_bytes = sum(max(s.counted_to - s.offset, 0) for s in self._segments.values())
         with self.stats._lock:  # writers add to both between scans
             self.stats.pending_records = sum(s.pending for s in self._segments.values())
             self.stats.spool_bytes = total_bytes
@@ -241,7 +239,7 @@ class Shipper:
                     state = self._segments[path] = _Segment(offset, offset, 0)
                 size = os.fstat(seg_fd).st_size
                 self._count(seg_fd, state, size)
-                ok = self._ship_range(path, seg_fd, lock_fd, state, size)
+                ok = self._ship_range(path, seg_fd, lock_fd, state)
                 if ok and closed:
                     self._finish(path, offset_path, seg_fd, state, size)
                 return ok
@@ -251,23 +249,27 @@ class Shipper:
             os.close(lock_fd)
 
     def _count(self, fd: int, state: _Segment, size: int) -> None:
+        """Count the whole records after ``counted_to`` and move it to their end."""
         pos = max(state.counted_to, state.offset)
+        step = _FIRST_CHUNK
         while pos < size:
-            chunk = os.pread(fd, min(_READ_CHUNK, size - pos), pos)
+            chunk = os.pread(fd, min(step, size - pos), pos)
             if not chunk:
                 break
-            cut = chunk.rfind(b"\n")
-            if cut < 0:
-                break
-            state.pending += chunk.count(b"\n", 0, cut + 1)
-            pos += cut + 1
+            end, clean = records_end(chunk)
+            state.pending += chunk.count(b"\n", 0, end)
+            pos += end
+            if not clean or (end == 0 and (len(chunk) < step or step == _READ_CHUNK)):
+                break  # the data ends here (zero tail, or a partial last line at the end)
+            step = min(step * 2, _READ_CHUNK)
         state.counted_to = pos
 
-    def _ship_range(
-        self, path: Path, seg_fd: int, lock_fd: int, state: _Segment, size: int
-    ) -> bool:
-        while state.offset < size:
-            chunk = os.pread(seg_fd, min(_READ_CHUNK, size - state.offset), state.offset)
+    def _ship_range(self, path: Path, seg_fd: int, lock_fd: int, state: _Segment) -> bool:
+        """Ship the counted records (up to ``counted_to``: whole lines, no zero tail)."""
+        while state.offset < state.counted_to:
+            chunk = os.pread(
+                seg_fd, min(_READ_CHUNK, state.counted_to - state.offset), state.offset
+            )
             cut = chunk.rfind(b"\n")
             if cut < 0:
                 return True  # only a partial line so far
@@ -323,8 +325,9 @@ class Shipper:
     def _finish(
         self, path: Path, offset_path: Path, seg_fd: int, state: _Segment, size: int
     ) -> None:
-        if state.offset < size:  # a torn last line of a writer that died mid-write
-            tail = os.pread(seg_fd, size - state.offset, state.offset)
+        # After the records: the zero tail of a writer that died, maybe a torn last record.
+        tail = os.pread(seg_fd, max(size - state.offset, 0), state.offset).rstrip(b"\0")
+        if tail:
             self._quarantine(path, tail, "torn last line of a dead writer's segment")
         path.unlink()
         offset_path.unlink(missing_ok=True)
@@ -347,8 +350,9 @@ def pending_in(directory: Path) -> tuple[int, int]:
             data = path.read_bytes()[offset:]
         except FileNotFoundError:
             continue
-        records += data.count(b"\n")
-        nbytes += len(data)
+        end, _ = records_end(data)
+        records += data.count(b"\n", 0, end)
+        nbytes += end
     return records, nbytes
 
 

@@ -13,14 +13,13 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg2
 import pytest
+from helpers.ledger import decision_record, wait_for
 from helpers.servers import hung_server
 
 from credit_scoring.ledger.postgres import PostgresLedgerStore
@@ -31,17 +30,7 @@ pytestmark = pytest.mark.integration
 
 
 def rec(i: int, prefix: str = "d") -> dict[str, Any]:
-    return {
-        "decision_id": f"{prefix}-{i}",
-        "ts": datetime.now(UTC),
-        "model_name": "credit-scoring",
-        "model_version": "1",
-        "inputs": {"age": 40, "credit_amount": 1200.0 + i},
-        "probability": 0.12,
-        "score": 640.0,
-        "decision": "approve",
-        "reasons": [],
-    }
+    return decision_record(i, prefix)
 
 
 def pg_rows(url: str) -> tuple[int, int]:
@@ -54,15 +43,6 @@ def pg_rows(url: str) -> tuple[int, int]:
     finally:
         conn.close()
     return int(total), int(distinct)
-
-
-def wait_for(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture
