@@ -18,6 +18,7 @@ import math
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,8 @@ from credit_scoring.scoring.single_row import PREDICT_CONTRIB, PREDICT_RAW_SCORE
 BOOSTER_FILE = "booster.txt"
 METADATA_FILE = "credit_model.json"
 FORMAT_VERSION = 1
+#: Reason texts kept per model (see CreditModel._reason_text).
+REASON_TEXT_CACHE = 4096
 
 
 class ModelLoadError(RuntimeError):
@@ -121,6 +124,9 @@ class CreditModel:
                 sides = sides_by_interval(feature, table)
                 if sides is not None and table.thresholds is not None:
                     self._sides[j] = (table.thresholds, sides)
+        #: Reason text of (feature index, value, side), memoised: a text depends on nothing
+        #: else, categories are few and real amounts, ages and durations repeat; bounded.
+        self._reason_text = lru_cache(maxsize=REASON_TEXT_CACHE)(self._compose_reason_text)
 
     # --- scoring -------------------------------------------------------------------------------
     def margin(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -218,22 +224,24 @@ class CreditModel:
                 value: Any = self.encoder.category(j, raw)
             else:
                 value = None if math.isnan(raw) else raw
-            feature = self.schema.features[j]
             known = self._sides[j]
             if known is not None and raw == raw:  # a numeric table, not missing
                 side = known[1][bisect_left(known[0], raw)]
             else:
-                side = side_of(feature, raw, None)
+                side = side_of(self.schema.features[j], raw, None)
             out.append(
                 Reason(
                     feature=name,
                     value=value,
                     contribution=c,
                     points=-factor * c,
-                    reason=adverse_text(feature, value, side),
+                    reason=self._reason_text(j, value, side),
                 )
             )
         return out
+
+    def _compose_reason_text(self, j: int, value: Any, side: Side | None) -> str:
+        return adverse_text(self.schema.features[j], value, side)
 
     # --- persistence ---------------------------------------------------------------------------
     def metadata(self) -> dict[str, Any]:

@@ -136,3 +136,51 @@ def test_many_stalled_bodies_are_all_closed_in_time(server: tuple[int, Counter[s
             pass
         s.close()
     assert closed == 100
+
+
+def _stalled_body_app(results: list[Any]) -> BodyTimeoutMiddleware:
+    """The middleware around an app that reads one message of a body that never comes."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        try:
+            results.append(await receive())
+        except BaseException as exc:
+            results.append(type(exc))
+            raise
+
+    return BodyTimeoutMiddleware(app, timeout_s=0.2)
+
+
+def test_body_timer_raises_only_for_its_own_expiry() -> None:
+    """The timer's cancellation becomes BodyReadTimeout; a cancellation from elsewhere (server
+    shutdown) stays a cancellation; a body that arrives in time disarms the timer."""
+    import asyncio
+
+    async def never() -> dict[str, Any]:
+        await asyncio.Event().wait()
+        return {}
+
+    async def at_once() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def scenario() -> None:
+        results: list[Any] = []
+        with pytest.raises(BodyReadTimeout):
+            await _stalled_body_app(results)({"type": "http"}, never, None)
+        assert results == [BodyReadTimeout]
+
+        results.clear()
+        task = asyncio.ensure_future(_stalled_body_app(results)({"type": "http"}, never, None))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert results == [asyncio.CancelledError]
+
+        results.clear()
+        await _stalled_body_app(results)({"type": "http"}, at_once, None)
+        await asyncio.sleep(0.3)  # past the deadline: a timer left armed would cancel us here
+        assert results == [{"type": "http.request", "body": b"{}", "more_body": False}]
+        assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+
+    asyncio.run(scenario())
