@@ -36,11 +36,10 @@ class DecisionRecorder:
         self.shipper: Shipper | ShipperProcess
         if settings.ledger_shipper == "process":
             directory.mkdir(parents=True, exist_ok=True)
-            self._stats_fd: int | None = stats_file(directory)
-            self.stats = LedgerStats.shared(self._stats_fd)
-            self.shipper = ShipperProcess(ShipperJob(settings, log_setup), self._stats_fd)
+            stats_fd = stats_file(directory)
+            self.stats = LedgerStats.shared(stats_fd)
+            self.shipper = ShipperProcess(ShipperJob(settings, log_setup), stats_fd)
         else:
-            self._stats_fd = None
             self.stats = LedgerStats()
             self.shipper = Shipper(
                 store, directory, self.stats, batch_size=settings.ledger_ship_batch

@@ -6,8 +6,9 @@ directory *before* the response is sent. A segment is created at its full size
 rotation, never as a fault mid-copy) and mapped shared into memory; a request's records are
 copied into the map. A shared map *is* the kernel's page cache of the file, so a record that was
 answered survives a crash or ``kill -9`` of the process, exactly as a ``write(2)`` would, at a
-fraction of the cost (measured on ext4: a ``write(2)`` to a file that a thread ``fsync``\\ s
-every 50 ms costs ~12 us, a copy into the map ~1 us; see ``benchmarks/README.md``). A flusher
+lower cost (measured on ext4 in a VM, ~1.7 kB records: a ``write(2)`` to a file that a thread
+``fsync``\\ s every 50 ms costs ~12 us; a copy into the map ~1 us, plus one page fault per
+4 KiB page after each sync, ~8 us per record in all; see ``benchmarks/README.md``). A flusher
 thread ``fdatasync``\\ s the file every ``fsync_interval_s`` (group commit: the window in which a
 power loss of the host could lose answered records).
 
@@ -240,7 +241,7 @@ class SpoolWriter:
                         assert self._map is not None
                     pos = self._pos
                     # The lines first, their last newline after: a reader that sees it sees all.
-                    self._map[pos : pos + size - 1] = data[:-1]
+                    self._map[pos : pos + size - 1] = memoryview(data)[:-1]
                     self._map[pos + size - 1] = 10  # b"\n"
                     self._pos = pos + size
                     self._dirty = True
