@@ -174,8 +174,10 @@ def main() -> None:
                     [str(BIN / "credit-scoring"), *step], env=cli_env, check=True,
                     capture_output=True,
                 )  # fmt: skip
-            print(f"| image | size MB | cold start s (median of {args.starts}) | idle RSS MB | "
-                  f"RSS after {args.requests} requests MB | CPU ms/request | req/s, 1 client |")
+            print(
+                f"| image | size MB | cold start s (median of {args.starts}) | idle RSS MB | "
+                f"RSS after {args.requests} requests MB | CPU ms/request | req/s, 1 client |"
+            )
             print("|---|---|---|---|---|---|---|")
             colds = cold_starts(IMAGES, uri, args.starts)
             for label, image in IMAGES.items():

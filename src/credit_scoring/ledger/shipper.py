@@ -278,15 +278,15 @@ class Shipper:
             for i in range(0, len(lines), self.batch_size):
                 part = lines[i : i + self.batch_size]
                 nbytes = sum(len(line) + 1 for line in part)
-                records = self._parse(path, part)
+                bodies = self._parse(path, part)
                 try:
-                    result = self.store.append(records)
+                    result = self.store.append_bodies(bodies)
                 except Exception as exc:
                     self.stats.add("ship_errors", 1)
                     logger.warning(
                         "ledger store %s refused %d record(s) (kept in the spool, retrying): %s",
                         self.store.describe(),
-                        len(records),
+                        len(bodies),
                         _first_line(exc),
                     )
                     return False
@@ -299,18 +299,17 @@ class Shipper:
         return True
 
     def _parse(self, path: Path, lines: list[bytes]) -> list[dict[str, Any]]:
-        records: list[dict[str, Any]] = []
+        """The lines as ledger bodies; a line that is not a valid record is quarantined."""
+        bodies: list[dict[str, Any]] = []
         for line in lines:
             try:
                 record = orjson.loads(line)
                 if not isinstance(record, dict):
                     raise InvalidRecord("not a JSON object")
-                decision_body(record)
+                bodies.append(decision_body(record))
             except (orjson.JSONDecodeError, InvalidRecord) as exc:
                 self._quarantine(path, line, str(exc))
-                continue
-            records.append(record)
-        return records
+        return bodies
 
     def _quarantine(self, path: Path, line: bytes, why: str) -> None:
         qdir = self.directory / "quarantine"

@@ -207,18 +207,23 @@ class LedgerStore(ABC):
         Idempotent on ``decision_id``: records already stored (a batch shipped twice after a
         crash) are skipped and counted as duplicates, so each decision is stored exactly once.
         """
-        bodies: dict[str, dict[str, Any]] = {}
+        return self.append_bodies([decision_body(record) for record in records])
+
+    def append_bodies(self, bodies: Iterable[dict[str, Any]]) -> AppendResult:
+        """:meth:`append` for records already normalised by
+        :func:`~credit_scoring.ledger.records.decision_body` (the shipper checks each line once,
+        to quarantine the bad ones, and passes on what that check returned)."""
+        unique: dict[str, dict[str, Any]] = {}
         repeated = 0
-        for record in records:
-            body = decision_body(record)
-            if body["decision_id"] in bodies:
+        for body in bodies:
+            if body["decision_id"] in unique:
                 repeated += 1
-            bodies[body["decision_id"]] = body
-        if not bodies:
+            unique[body["decision_id"]] = body
+        if not unique:
             return AppendResult(0, repeated)
         with self._lock, self._transaction(serialised=True) as cur:
-            present = self._existing(cur, list(bodies))
-            new = [b for i, b in bodies.items() if i not in present]
+            present = self._existing(cur, list(unique))
+            new = [b for i, b in unique.items() if i not in present]
             inserted = self._write(cur, new)
         return AppendResult(inserted, repeated + len(present))
 
