@@ -28,6 +28,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -481,6 +482,7 @@ def compare(args: argparse.Namespace, work: Path, spec: tuple[Any, ...]) -> None
         "| round | code | req/s 1 conn | req/s 8 conns | p99 ms 8 conns |",
         "|---|---|---:|---:|---:|",
     ]
+    runs: dict[str, list[tuple[float, float, float]]] = {}
     for rnd in range(1, args.rounds + 1):
         for label, src in trees:
             port = free_port()
@@ -503,9 +505,32 @@ def compare(args: argparse.Namespace, work: Path, spec: tuple[Any, ...]) -> None
             lines.append(
                 f"| {rnd} | {label} | {one['rps']:.0f} | {eight['rps']:.0f} | {eight['p99']:.2f} |"
             )
+            runs.setdefault(label, []).append((one["rps"], eight["rps"], eight["p99"]))
+    lines += compare_summary(runs)
     print("\n".join(lines))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def compare_summary(runs: dict[str, list[tuple[float, float, float]]]) -> list[str]:
+    """Median rows per tree and each tree's medians over the first tree's (the baseline):
+    on a shared host single rounds swing by tens of percent, medians of interleaved rounds
+    much less."""
+    labels = list(runs)
+    medians = {
+        label: [statistics.median(r[i] for r in rows) for i in range(3)]
+        for label, rows in runs.items()
+    }
+    out = [
+        f"| median | {label} | {m[0]:.0f} | {m[1]:.0f} | {m[2]:.2f} |"
+        for label, m in medians.items()
+    ]
+    base = medians[labels[0]]
+    out += [
+        f"| median | {label} / {labels[0]} | {m[0] / base[0]:.0%} | {m[1] / base[1]:.0%} | |"
+        for label, m in list(medians.items())[1:]
+    ]
+    return out
 
 
 def render(

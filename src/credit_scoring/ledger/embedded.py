@@ -66,6 +66,9 @@ class EmbeddedLedgerStore(LedgerStore):
     def _ts_param(self, ts: datetime) -> Any:
         return ts_text(ts)
 
+    def _ts_body_param(self, text: str) -> Any:
+        return text  # bodies hold ts as ts_text writes it (utc_iso): no parse and format again
+
     def _ts_value(self, value: Any) -> datetime:
         return parse_ts(value)
 

@@ -117,6 +117,11 @@ class LedgerStore(ABC):
     def _ts_value(self, value: Any) -> datetime:
         """A stored timestamp back as an aware datetime."""
 
+    def _ts_body_param(self, text: str) -> Any:
+        """A body's ``ts`` (canonical text, :func:`~credit_scoring.ledger.records.utc_iso`) as
+        the driver stores it; text-typed stores override to keep the text as it is."""
+        return self._ts_param(parse_ts(text))
+
     @abstractmethod
     def close(self) -> None:
         """Release connections."""
@@ -178,7 +183,7 @@ class LedgerStore(ABC):
                     entry_id(body),
                     body["kind"],
                     body["decision_id"],
-                    self._ts_param(parse_ts(body["ts"])),
+                    self._ts_body_param(body["ts"]),
                     body.get("model_name"),
                     body.get("model_version"),
                     decision,

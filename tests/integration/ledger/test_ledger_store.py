@@ -9,7 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +182,35 @@ def test_entries_window_and_model_filter(store: LedgerStore) -> None:
     window = store.entries(T0 + timedelta(hours=1), T0 + timedelta(hours=4))
     assert [e.decision_id for e in window] == ["req-1", "req-2", "req-3"]
     assert [e.decision_id for e in store.entries(T0, T0 + timedelta(days=1), model_name="other")]
+
+
+def test_ts_in_any_offset_or_text_is_stored_as_utc(store: LedgerStore) -> None:
+    """Record timestamps arrive as aware datetimes, naive ones (UTC) or ISO text in any offset
+    (records read back from the spool); each is stored and found as the same UTC instant."""
+    paris = timezone(timedelta(hours=1))
+    store.append(
+        [
+            record(1, ts=datetime(2026, 3, 1, 10, 30, tzinfo=paris)),  # 09:30 UTC
+            record(2, ts=datetime(2026, 3, 1, 9, 45)),  # naive: UTC
+            record(3, ts="2026-03-01T11:15:00.5+02:00"),  # type: ignore[arg-type]  # 09:15:00.5
+            record(4, ts="2026-03-01T10:05:00.000001Z"),  # type: ignore[arg-type]
+        ]
+    )
+    window = store.entries(T0 + timedelta(minutes=10), T0 + timedelta(minutes=50))
+    assert [(e.decision_id, e.ts) for e in window] == [
+        ("req-1", T0 + timedelta(minutes=30)),
+        ("req-2", T0 + timedelta(minutes=45)),
+        ("req-3", T0 + timedelta(minutes=15, milliseconds=500)),
+    ]
+    assert [e.body["ts"] for e in window] == [
+        "2026-03-01T09:30:00.000000Z",
+        "2026-03-01T09:45:00.000000Z",
+        "2026-03-01T09:15:00.500000Z",
+    ]
+    late = store.get("req-4")
+    assert late is not None
+    assert late.decision.ts == T0 + timedelta(hours=1, minutes=5, microseconds=1)
+    assert store.verify().ok
 
 
 def _key_index_used(backend: Backend) -> bool:
