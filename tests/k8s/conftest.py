@@ -78,7 +78,9 @@ def _build(name: str) -> tuple[str, str]:
 # The stand-in postgres image (../shared/docker/standin-images) differs from the official one in
 # two ways the chart relies on: the official image runs as uid/gid 999 and reads
 # POSTGRES_PASSWORD_FILE (and the other *_FILE variables). This layer gives the stand-in both, so
-# the chart's StatefulSet runs as rendered; on machines with the real image it is not built.
+# the chart's StatefulSet runs as rendered; on machines with the real image it is not built. The
+# image is told apart by its postgres user's uid, not by where the checkout sits (a clone outside
+# the project's folder has no ../shared, yet the engine may hold the stand-in).
 _STANDIN_POSTGRES_FIX = r"""
 FROM {base}
 USER root
@@ -95,8 +97,19 @@ CMD ["postgres"]
 """
 
 
+def _postgres_uid() -> str:
+    proc = subprocess.run(
+        ["docker", "run", "--rm", "--entrypoint", "id", POSTGRES_IMAGE, "-u", "postgres"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return proc.stdout.strip()
+
+
 def _postgres_image() -> str:
-    if not STANDIN.is_file():
+    if _postgres_uid() == "999":  # the official image
         return POSTGRES_IMAGE
     proc = subprocess.run(
         ["docker", "build", "-q", "-"],
