@@ -67,7 +67,9 @@ class EmbeddedLedgerStore(LedgerStore):
         return ts_text(ts)
 
     def _ts_body_param(self, text: str) -> Any:
-        return text  # bodies hold ts as ts_text writes it (utc_iso): no parse and format again
+        # Bodies hold ts as utc_iso wrote it, which utc_iso returns as it is (no parse and
+        # format again); text in any other form is still normalised.
+        return ts_text(text)
 
     def _ts_value(self, value: Any) -> datetime:
         return parse_ts(value)

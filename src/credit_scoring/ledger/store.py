@@ -406,6 +406,6 @@ class LedgerStore(ABC):
         return self.name
 
 
-def ts_text(ts: datetime) -> str:
+def ts_text(ts: datetime | str) -> str:
     """Timestamps as stored by text-typed stores (sortable: fixed-width UTC)."""
     return utc_iso(ts)

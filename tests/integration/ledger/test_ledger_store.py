@@ -22,6 +22,7 @@ from credit_scoring.ledger import (
 )
 from credit_scoring.ledger.embedded import EmbeddedLedgerStore
 from credit_scoring.ledger.postgres import PostgresLedgerStore
+from credit_scoring.ledger.records import decision_body
 
 pytestmark = pytest.mark.integration
 
@@ -210,6 +211,12 @@ def test_ts_in_any_offset_or_text_is_stored_as_utc(store: LedgerStore) -> None:
     late = store.get("req-4")
     assert late is not None
     assert late.decision.ts == T0 + timedelta(hours=1, minutes=5, microseconds=1)
+    # A body handed over as it is (append_bodies) with ts text in another form: still UTC.
+    body = decision_body(record(5))
+    body["ts"] = "2026-03-01T11:20:00+02:00"
+    store.append_bodies([body])
+    window = store.entries(T0 + timedelta(minutes=19), T0 + timedelta(minutes=21))
+    assert [(e.decision_id, e.ts) for e in window] == [("req-5", T0 + timedelta(minutes=20))]
     assert store.verify().ok
 
 
