@@ -63,13 +63,10 @@ class EmbeddedLedgerStore(LedgerStore):
         finally:
             cur.close()
 
-    def _ts_param(self, ts: datetime) -> Any:
+    def _ts_param(self, ts: datetime | str) -> Any:
+        # A body's ts is text as utc_iso wrote it, which utc_iso returns as it is (no parse
+        # and format again per record); text in any other form is still normalised.
         return ts_text(ts)
-
-    def _ts_body_param(self, text: str) -> Any:
-        # Bodies hold ts as utc_iso wrote it, which utc_iso returns as it is (no parse and
-        # format again); text in any other form is still normalised.
-        return ts_text(text)
 
     def _ts_value(self, value: Any) -> datetime:
         return parse_ts(value)

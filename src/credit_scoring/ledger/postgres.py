@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from credit_scoring.ledger.records import LedgerError, StoredRow
+from credit_scoring.ledger.records import LedgerError, StoredRow, parse_ts
 from credit_scoring.ledger.store import COLUMNS, LedgerStore, ddl
 
 #: Key of the advisory lock that serialises appends ("ledger" in ASCII).
@@ -100,8 +100,8 @@ class PostgresLedgerStore(LedgerStore):
             finally:
                 self._conn = None
 
-    def _ts_param(self, ts: datetime) -> Any:
-        return ts
+    def _ts_param(self, ts: datetime | str) -> Any:
+        return parse_ts(ts) if isinstance(ts, str) else ts
 
     def _ts_value(self, value: Any) -> datetime:
         return value

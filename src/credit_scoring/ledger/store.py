@@ -41,7 +41,6 @@ from credit_scoring.ledger.records import (
     canonical,
     decision_body,
     entry_id,
-    parse_ts,
     review_body,
     utc_iso,
     verify_entries,
@@ -110,17 +109,12 @@ class LedgerStore(ABC):
         """A cursor inside one transaction; ``serialised`` takes the store-wide append lock."""
 
     @abstractmethod
-    def _ts_param(self, ts: datetime) -> Any:
-        """A timestamp as the driver stores it."""
+    def _ts_param(self, ts: datetime | str) -> Any:
+        """A timestamp, or ISO 8601 text (a body's ``ts``), as the driver stores it."""
 
     @abstractmethod
     def _ts_value(self, value: Any) -> datetime:
         """A stored timestamp back as an aware datetime."""
-
-    def _ts_body_param(self, text: str) -> Any:
-        """A body's ``ts`` (canonical text, :func:`~credit_scoring.ledger.records.utc_iso`) as
-        the driver stores it; text-typed stores override to keep the text as it is."""
-        return self._ts_param(parse_ts(text))
 
     @abstractmethod
     def close(self) -> None:
@@ -183,7 +177,7 @@ class LedgerStore(ABC):
                     entry_id(body),
                     body["kind"],
                     body["decision_id"],
-                    self._ts_body_param(body["ts"]),
+                    self._ts_param(body["ts"]),
                     body.get("model_name"),
                     body.get("model_version"),
                     decision,
