@@ -91,7 +91,12 @@ def start_server(
     t0 = time.perf_counter()
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True
+            [*PIN["server"], *cmd],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
         )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -117,6 +122,11 @@ def stop_server(server: Server) -> None:
             server.proc.wait(10)
 
 
+#: ``--pin``: the server on CPU 0, wrk on CPU 1 (``taskset``), so that neither steals the
+#: other's core; the server's own children (the ledger shipper) share CPU 0 with it.
+PIN: dict[str, list[str]] = {"server": [], "wrk": []}
+
+
 def wrk(server: Server, connections: int, duration: int, workdir: Path) -> dict[str, float]:
     """Run wrk with keep-alive connections; return req/s, p50/p99 (ms) and errors."""
     script = workdir / f"{server.name}.lua"
@@ -128,6 +138,7 @@ def wrk(server: Server, connections: int, duration: int, workdir: Path) -> dict[
     threads = min(connections, 2)
     out = subprocess.run(
         [
+            *PIN["wrk"],
             "wrk",
             "-t",
             str(threads),
@@ -339,6 +350,11 @@ def main() -> None:
         help="train the model with this source tree (e.g. the 'before' checkout's src/ when it "
         "refuses models trained by newer code); default: this tree",
     )
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="server on CPU 0 and wrk on CPU 1 (taskset): steadier figures on a 2-core host",
+    )
     parser.add_argument("--train-only", metavar="HOME", help=argparse.SUPPRESS)
     parser.add_argument(
         "--shadow",
@@ -351,6 +367,8 @@ def main() -> None:
         return
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install -y wrk)")
+    if args.pin:
+        PIN.update(server=["taskset", "-c", "0"], wrk=["taskset", "-c", "1"])
     work = Path(tempfile.mkdtemp(prefix="api-bench-"))
     home = work / "home"
     print(f"# working in {work}; training the model...", file=sys.stderr)

@@ -43,12 +43,59 @@ class BodyReadTimeout(Exception):
         self.timeout_s = timeout_s
 
 
+class _Sweeper:
+    """The receives of one event loop still waiting for body bytes, and the one timer that cuts
+    off those past their deadline.
+
+    A timer per receive cost more than the rest of the body read on the scoring path, where the
+    body almost always came with the headers and ``receive`` returns without waiting; here a
+    receive only registers its task, and the timer runs once per ``tick`` while any receive is
+    registered (the price: a body is cut off between ``timeout_s`` and ``timeout_s + tick``).
+    """
+
+    __slots__ = ("expired", "handle", "loop", "tick", "waiting")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, tick: float) -> None:
+        self.loop = loop
+        self.tick = tick
+        self.waiting: dict[asyncio.Task[Any], float] = {}
+        self.expired: set[asyncio.Task[Any]] = set()
+        self.handle: TimerHandle | None = None
+
+    def watch(self, task: asyncio.Task[Any], deadline: float) -> None:
+        self.waiting[task] = deadline
+        if self.handle is None:
+            self.handle = self.loop.call_later(self.tick, self.sweep)
+
+    def sweep(self) -> None:
+        self.handle = None
+        now = self.loop.time()
+        for task, deadline in list(self.waiting.items()):
+            if deadline <= now:
+                del self.waiting[task]
+                self.expired.add(task)
+                task.cancel()
+        if self.waiting:
+            self.handle = self.loop.call_later(self.tick, self.sweep)
+
+
 class BodyTimeoutMiddleware:
-    """Pure ASGI middleware: bound the time to receive a request's body."""
+    """Pure ASGI middleware: bound the time to receive a request's body (see :class:`_Sweeper`
+    for how the deadline is kept; one sweeper per event loop the app runs on)."""
 
     def __init__(self, app: ASGIApp, timeout_s: float) -> None:
         self.app = app
         self.timeout_s = timeout_s
+        self._tick = min(1.0, max(timeout_s / 10, 0.005))
+        self._sweepers: dict[asyncio.AbstractEventLoop, _Sweeper] = {}
+
+    def _sweeper(self, loop: asyncio.AbstractEventLoop) -> _Sweeper:
+        sweeper = self._sweepers.get(loop)
+        if sweeper is None:
+            for old in [other for other in self._sweepers if other.is_closed()]:
+                del self._sweepers[old]
+            sweeper = self._sweepers[loop] = _Sweeper(loop, self._tick)
+        return sweeper
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,28 +112,19 @@ class BodyTimeoutMiddleware:
             loop = asyncio.get_running_loop()
             if deadline is None:
                 deadline = loop.time() + timeout_s
-            # A bare timer that cancels this task (what asyncio.timeout_at does, without its
-            # context manager: about a third of its cost on this path, where the body is almost
-            # always there already). Between the end of the await and handle.cancel() nothing
-            # yields, so a timer that fired was for this await.
             task = asyncio.current_task()
             assert task is not None
-            expired = False
-
-            def expire() -> None:
-                nonlocal expired
-                expired = True
-                task.cancel()
-
-            handle = loop.call_at(deadline, expire)
+            sweeper = self._sweeper(loop)
+            sweeper.watch(task, deadline)
             try:
                 message = await receive()
             except asyncio.CancelledError:
-                if expired and task.uncancel() == 0:  # ours alone, not a shutdown's
+                if task in sweeper.expired and task.uncancel() == 0:  # ours, not a shutdown's
                     raise BodyReadTimeout(timeout_s) from None
                 raise
             finally:
-                handle.cancel()
+                sweeper.waiting.pop(task, None)
+                sweeper.expired.discard(task)
             if message["type"] != "http.request" or not message.get("more_body", False):
                 done = True
             return message

@@ -184,3 +184,34 @@ def test_body_timer_raises_only_for_its_own_expiry() -> None:
         assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
 
     asyncio.run(scenario())
+
+
+def test_one_middleware_keeps_its_deadline_on_every_event_loop() -> None:
+    """The sweeper is per event loop: an app served on one loop, then on another (a test client
+    after a server, say), still cuts stalled bodies off on the second, and leaves no timer armed
+    once nothing waits."""
+    import asyncio
+
+    results: list[Any] = []
+    middleware = _stalled_body_app(results)
+
+    async def never() -> dict[str, Any]:
+        await asyncio.Event().wait()
+        return {}
+
+    async def stalled() -> float:
+        t0 = time.monotonic()
+        with pytest.raises(BodyReadTimeout):
+            await middleware({"type": "http"}, never, None)
+        took = time.monotonic() - t0
+        deadline = time.monotonic() + 2
+        while any(s.handle is not None for s in middleware._sweepers.values()):
+            assert time.monotonic() < deadline, "the sweeper kept its timer with nothing waiting"
+            await asyncio.sleep(0.01)
+        return took
+
+    for _ in range(2):
+        took = asyncio.run(stalled())
+        assert 0.2 <= took < 0.2 + 0.1 + 0.5  # timeout, at most one tick (0.02 s) late, slack
+    assert results == [BodyReadTimeout, BodyReadTimeout]
+    assert len(middleware._sweepers) == 1  # the closed loop's sweeper was dropped
