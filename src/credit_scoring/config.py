@@ -297,7 +297,10 @@ class Settings(BaseSettings):
         "answered 408 and closed (slow clients; `credit-scoring serve`).",
     )
     api_body_timeout_s: float = Field(
-        default=30.0, gt=0, description="A request body not received within this gets 408."
+        default=30.0,
+        gt=0,
+        description="A request body not received within this (plus at most a tenth of it, "
+        "1 s at most) gets 408.",
     )
     api_graceful_shutdown_s: float = Field(
         default=15.0,

@@ -9,8 +9,9 @@ still open after 62 s before this module.
   disarmed when the request's headers are complete. On expiry it answers ``408`` with
   ``Connection: close`` and closes the connection.
 * **Body**: :class:`BodyTimeoutMiddleware` gives the whole body ``timeout_s`` from the first
-  ``receive``; past it, ``receive`` raises :class:`BodyReadTimeout`, which the app turns into
-  a ``408`` with ``Connection: close`` (see ``api`` exception handlers).
+  ``receive`` (kept by one sweeper timer per event loop, so to within a tick of at most 1 s);
+  past it, ``receive`` raises :class:`BodyReadTimeout`, which the app turns into a ``408``
+  with ``Connection: close`` (see ``api`` exception handlers).
 
 Both call ``on_slow_client(phase)`` (``"headers"``/``"body"``) so the API counts them in
 ``credit_scoring_slow_clients_total``.
