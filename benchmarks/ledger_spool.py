@@ -6,23 +6,29 @@ writer thread serialised and wrote it later, so a crash lost the queue). This pr
 fsync every 50 ms in a thread). Then the shipper's CPU per record into the embedded SQLite
 ledger (what the API's shipper process does by default: parse, check, canonical dump, hash
 chain, idempotent insert; best of 3 spools of ``--ship`` records), and with ``--dsn`` its
-throughput into a real PostgreSQL ledger (advisory lock).
+throughput into a real PostgreSQL ledger (advisory lock). ``--prefill N`` also ships into a
+ledger already holding N decisions, once with random decision ids (what the API gave before
+its ids became UUID version 7) and once with the API's time-ordered ids.
 
     .venv/bin/python benchmarks/ledger_spool.py [--requests 20000] [--ship 20000] [--dsn URL]
+        [--prefill 300000]
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import random
 import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from credit_scoring.api.logs import time_ordered_id
 from credit_scoring.ledger.embedded import EmbeddedLedgerStore
 from credit_scoring.ledger.postgres import PostgresLedgerStore
 from credit_scoring.ledger.shipper import Shipper
@@ -95,11 +101,49 @@ def embedded_ship_us(n: int) -> float:
     return took / n * 1e6
 
 
+def _random_id() -> str:
+    return f"{random.getrandbits(128):032x}"
+
+
+def filled_ship_us(prefill: int, n: int, new_id: Callable[[], str]) -> float:
+    """CPU per record of shipping ``n`` records into a ledger already holding ``prefill``,
+    every decision id made by ``new_id``."""
+    base = Path(tempfile.mkdtemp(prefix="ship-filled-"))
+    store = EmbeddedLedgerStore(base / "ledger.db")
+    store.prepare()
+
+    def spool(count: int, name: str) -> Path:
+        directory = base / name
+        writer = SpoolWriter(directory, LedgerStats())
+        writer.open()
+        for i in range(count):
+            rec = record(i)
+            rec["decision_id"] = rec["request_id"] = new_id()
+            writer.append([rec])
+        writer.close()
+        return directory
+
+    for k in range(0, prefill, 50_000):
+        Shipper(store, spool(min(50_000, prefill - k), f"pre-{k}"), LedgerStats()).ship_once()
+    measured = spool(n, "measured")
+    stats = LedgerStats()
+    t0 = time.process_time()
+    Shipper(store, measured, stats).ship_once()
+    took = time.process_time() - t0
+    store.close()
+    assert stats.shipped == n, stats
+    shutil.rmtree(base, ignore_errors=True)
+    return took / n * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--ship", type=int, default=20_000)
     parser.add_argument("--dsn", default=None, help="PostgreSQL URL of an empty database")
+    parser.add_argument(
+        "--prefill", type=int, default=0, help="also ship into a ledger holding this many"
+    )
     args = parser.parse_args()
     spool = Path(tempfile.mkdtemp(prefix="spool-bench-"))
     writer = SpoolWriter(spool, LedgerStats())
@@ -115,6 +159,14 @@ def main() -> None:
     print(f"| spool append: orjson + copy into the mapped segment (this project) | {spooled:.2f} |")
     shipped_us = min(embedded_ship_us(args.ship) for _ in range(3))
     print(f"\nshipper into the embedded SQLite ledger: {shipped_us:.1f} us CPU per record")
+    if args.prefill:
+        print(f"\n| into a ledger of {args.prefill:,} decisions, ids | shipper CPU us per record |")
+        print("|---|---:|")
+        for label, new_id in (
+            ("random (128 bits)", _random_id),
+            ("UUID version 7 (the API's)", time_ordered_id),
+        ):
+            print(f"| {label} | {filled_ship_us(args.prefill, args.ship, new_id):.1f} |")
     if args.dsn:
         ship_dir = spool_of(args.ship)
         stats = LedgerStats()

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -64,6 +65,28 @@ def client(settings: Settings, source: Any) -> Iterator[TestClient]:
     with TestClient(app) as c:
         _wait_ready(c)
         yield c
+
+
+def test_request_ids_are_uuid7_and_grow_with_time(
+    client: TestClient, schema: FeatureSchema
+) -> None:
+    """Without X-Request-ID the API gives the request (and so its decision) a UUID version 7:
+    later requests sort after earlier ones (the ledger's indexes append at their right edge),
+    and ids are unique."""
+    payload = example_application(schema)
+    ids = []
+    for _ in range(3):
+        resp = client.post("/v1/score", json=payload, headers=KEY)
+        assert resp.status_code == 200, resp.text
+        ids.append(resp.json()["request_id"])
+        now_ms = time.time_ns() // 1_000_000
+        while time.time_ns() // 1_000_000 == now_ms:  # the next id is of a later millisecond
+            pass
+    assert [uuid.UUID(i).version for i in ids] == [7, 7, 7]
+    assert all(len(i) == 32 for i in ids)
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    millis = int(ids[0][:12], 16)
+    assert abs(millis / 1000 - time.time()) < 60
 
 
 def test_score_one(client: TestClient, schema: FeatureSchema) -> None:
