@@ -245,6 +245,19 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _children_cpu_seconds(pid: int) -> float:
+    """CPU seconds of the live child processes of ``pid`` (the API's ledger shipper)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        if int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def shadow_cost(args: argparse.Namespace, work: Path, spec: tuple[Any, ...]) -> None:
     """``/v1/score`` at 8 connections with the shadow challenger off and on (100% sampled; the
     ``staging`` alias on the same version). Both servers run side by side; ``--rounds`` short
@@ -497,10 +510,11 @@ def compare(args: argparse.Namespace, work: Path, spec: tuple[Any, ...]) -> None
     cmd, env, path, body, headers = spec
     trees = [item.split("=", 1) for item in args.compare]
     lines = [
-        "| round | code | req/s 1 conn | req/s 8 conns | p99 ms 8 conns |",
-        "|---|---|---:|---:|---:|",
+        "| round | code | req/s 1 conn | req/s 8 conns | p99 ms 8 conns "
+        "| server CPU us/req 8 conns | its children's CPU us/req 8 conns |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
-    runs: dict[str, list[tuple[float, float, float]]] = {}
+    runs: dict[str, list[tuple[float, ...]]] = {}
     for rnd in range(1, args.rounds + 1):
         for label, src in trees:
             port = free_port()
@@ -517,37 +531,48 @@ def compare(args: argparse.Namespace, work: Path, spec: tuple[Any, ...]) -> None
             )
             try:
                 wrk(server, 2, 2, work)
-                one, eight = (wrk(server, c, args.duration, work) for c in (1, 8))
+                one = wrk(server, 1, args.duration, work)
+                pid = server.proc.pid
+                cpu0, kids0 = _cpu_seconds(pid), _children_cpu_seconds(pid)
+                eight = wrk(server, 8, args.duration, work)
+                served = max(eight["requests"], 1)
+                cpu = 1e6 * (_cpu_seconds(pid) - cpu0) / served
+                kids = 1e6 * (_children_cpu_seconds(pid) - kids0) / served
             finally:
                 stop_server(server)
             lines.append(
-                f"| {rnd} | {label} | {one['rps']:.0f} | {eight['rps']:.0f} | {eight['p99']:.2f} |"
+                f"| {rnd} | {label} | {one['rps']:.0f} | {eight['rps']:.0f} | {eight['p99']:.2f} "
+                f"| {cpu:.0f} | {kids:.0f} |"
             )
-            runs.setdefault(label, []).append((one["rps"], eight["rps"], eight["p99"]))
+            runs.setdefault(label, []).append((one["rps"], eight["rps"], eight["p99"], cpu, kids))
     lines += compare_summary(runs)
     print("\n".join(lines))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def compare_summary(runs: dict[str, list[tuple[float, float, float]]]) -> list[str]:
+def compare_summary(runs: dict[str, list[tuple[float, ...]]]) -> list[str]:
     """Median rows per tree and each tree's medians over the first tree's (the baseline):
     on a shared host single rounds swing by tens of percent, medians of interleaved rounds
-    much less."""
+    much less. A round is (req/s 1 conn, req/s 8 conns, p99 ms 8 conns, then optionally the
+    server's and its children's CPU us per request at 8 conns)."""
     labels = list(runs)
+    width = min(len(r) for rows in runs.values() for r in rows)
     medians = {
-        label: [statistics.median(r[i] for r in rows) for i in range(3)]
+        label: [statistics.median(r[i] for r in rows) for i in range(width)]
         for label, rows in runs.items()
     }
-    out = [
-        f"| median | {label} | {m[0]:.0f} | {m[1]:.0f} | {m[2]:.2f} |"
-        for label, m in medians.items()
-    ]
+    out = []
+    for label, m in medians.items():
+        cpu = "".join(f" {v:.0f} |" for v in m[3:])
+        out.append(f"| median | {label} | {m[0]:.0f} | {m[1]:.0f} | {m[2]:.2f} |{cpu}")
     base = medians[labels[0]]
-    out += [
-        f"| median | {label} / {labels[0]} | {m[0] / base[0]:.0%} | {m[1] / base[1]:.0%} | |"
-        for label, m in list(medians.items())[1:]
-    ]
+    for label, m in list(medians.items())[1:]:
+        cpu = "".join(
+            f" {v / b:.0%} |" if b else " |" for v, b in zip(m[3:], base[3:], strict=True)
+        )
+        ratios = f"{m[0] / base[0]:.0%} | {m[1] / base[1]:.0%}"
+        out.append(f"| median | {label} / {labels[0]} | {ratios} | |{cpu}")
     return out
 
 
