@@ -239,22 +239,27 @@ def http_batch_rows_per_s(url: str, rows: list[dict[str, Any]]) -> float:
     return best
 
 
+def _stat(path: Path) -> tuple[int, float]:
+    """(parent pid, user + system CPU seconds) of the process whose /proc stat is ``path``."""
+    fields = path.read_text().rsplit(")", 1)[1].split()
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process (from /proc, clock ticks)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _stat(Path(f"/proc/{pid}/stat"))[1]
 
 
 def _children_cpu_seconds(pid: int) -> float:
     """CPU seconds of the live child processes of ``pid`` (the API's ledger shipper)."""
     total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for path in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parent, cpu = _stat(path)
         except OSError:  # exited meanwhile
             continue
-        if int(fields[1]) == pid:
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        if parent == pid:
+            total += cpu
     return total
 
 

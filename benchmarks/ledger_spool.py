@@ -72,33 +72,43 @@ def per_request_us(fn: Any, n: int, rounds: int = 5) -> float:
     return best
 
 
-def spool_of(n: int) -> Path:
-    """A closed spool directory holding ``n`` records with fresh decision ids."""
+def spool_of(n: int, new_id: Callable[[], str] | None = None) -> Path:
+    """A closed spool directory holding ``n`` records with fresh decision ids: ``new_id()``'s
+    (also the request ids, as in the API) when given, else sequential ones of this run."""
     ship_dir = Path(tempfile.mkdtemp(prefix="ship-bench-"))
     w = SpoolWriter(ship_dir, LedgerStats())
     w.open()
     run = uuid.uuid4().hex[:6]
     for i in range(n):
         rec = record(i)
-        rec["decision_id"] = f"{run}-{i}"
+        if new_id is None:
+            rec["decision_id"] = f"{run}-{i}"
+        else:
+            rec["decision_id"] = rec["request_id"] = new_id()
         w.append([rec])
     w.close()
     return ship_dir
 
 
-def embedded_ship_us(n: int) -> float:
-    """CPU per record of shipping a spool of ``n`` records into a new SQLite ledger."""
-    ship_dir = spool_of(n)
+def ship_us(store: EmbeddedLedgerStore, ship_dir: Path, n: int) -> float:
+    """CPU per record of shipping the spool ``ship_dir`` of ``n`` records into ``store``."""
     stats = LedgerStats()
-    store = EmbeddedLedgerStore(ship_dir / "ledger.db")
-    store.prepare()
     t0 = time.process_time()
     Shipper(store, ship_dir, stats).ship_once()
     took = time.process_time() - t0
-    store.close()
     assert stats.shipped == n, stats
-    shutil.rmtree(ship_dir, ignore_errors=True)
     return took / n * 1e6
+
+
+def embedded_ship_us(n: int) -> float:
+    """CPU per record of shipping a spool of ``n`` records into a new SQLite ledger."""
+    ship_dir = spool_of(n)
+    store = EmbeddedLedgerStore(ship_dir / "ledger.db")
+    store.prepare()
+    took = ship_us(store, ship_dir, n)
+    store.close()
+    shutil.rmtree(ship_dir, ignore_errors=True)
+    return took
 
 
 def _random_id() -> str:
@@ -111,29 +121,14 @@ def filled_ship_us(prefill: int, n: int, new_id: Callable[[], str]) -> float:
     base = Path(tempfile.mkdtemp(prefix="ship-filled-"))
     store = EmbeddedLedgerStore(base / "ledger.db")
     store.prepare()
-
-    def spool(count: int, name: str) -> Path:
-        directory = base / name
-        writer = SpoolWriter(directory, LedgerStats())
-        writer.open()
-        for i in range(count):
-            rec = record(i)
-            rec["decision_id"] = rec["request_id"] = new_id()
-            writer.append([rec])
-        writer.close()
-        return directory
-
-    for k in range(0, prefill, 50_000):
-        Shipper(store, spool(min(50_000, prefill - k), f"pre-{k}"), LedgerStats()).ship_once()
-    measured = spool(n, "measured")
-    stats = LedgerStats()
-    t0 = time.process_time()
-    Shipper(store, measured, stats).ship_once()
-    took = time.process_time() - t0
+    counts = [min(50_000, prefill - k) for k in range(0, prefill, 50_000)]
+    for count in [*counts, n]:  # the prefill in spools of 50,000, then the measured one
+        ship_dir = spool_of(count, new_id)
+        took = ship_us(store, ship_dir, count)
+        shutil.rmtree(ship_dir, ignore_errors=True)
     store.close()
-    assert stats.shipped == n, stats
     shutil.rmtree(base, ignore_errors=True)
-    return took / n * 1e6
+    return took
 
 
 def main() -> None:

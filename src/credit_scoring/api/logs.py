@@ -33,7 +33,8 @@ _STANDARD_ATTRS = frozenset(
 
 
 def new_request_id(incoming: str | None = None) -> str:
-    """The caller's ``X-Request-ID`` when it is short and safe, else a fresh random id."""
+    """The caller's ``X-Request-ID`` when it is short and safe, else a fresh
+    :func:`time_ordered_id`."""
     if incoming and _SAFE_REQUEST_ID.match(incoming):
         return incoming
     return time_ordered_id()
@@ -45,8 +46,8 @@ def time_ordered_id() -> str:
 
     Request ids become decision ids, the keys of the ledger's unique and lookup indexes: ids that
     grow with time are appended at the right edge of those B-trees, where random ones land on a
-    random page each (measured on the embedded ledger holding 300,000 decisions: 56 us of
-    shipper CPU per record with random ids, 24 us with these; ``benchmarks/README.md``). Random
+    random page each (measured on the embedded ledger holding 300,000 decisions: 58 us of
+    shipper CPU per record with random ids, 25 us with these; ``benchmarks/README.md``). Random
     bits come from ``random``, not ``os.urandom``, which releases the GIL on every request (ids
     must be unique, not unpredictable).
     """
